@@ -1,0 +1,63 @@
+// CPU ops used by the forward pass. They know nothing about models: plain arrays in, arrays out.
+// Every op has a float64 scalar reference in its unit test (tests/unit/ops_*_test.cpp).
+// Row-major everywhere; "rows" of a weight are its output features.
+#pragma once
+
+#include <cstdint>
+
+#include "base/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace frugal::cpu {
+
+// dot(row of n weights stored in dtype t, x[0..n)) in float with float accumulation per block.
+float vec_dot(DType t, const void* row, const float* x, int64_t n);
+
+// y[r] = dot(W[r, :], x) for r in [0, W.rows()). Parallel over output rows.
+void matvec(const TensorView& W, const float* x, float* y, ThreadPool& pool);
+
+// Y[i, r] = dot(W[r, :], X[i, :]) for i in [0, n_tokens): X is [n_tokens, W.cols()], Y is
+// [n_tokens, W.rows()]. Parallel over output rows; each weight row is read once per call and
+// reused for all tokens.
+void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
+
+// y = x / sqrt(mean(x^2) + eps) * w   (n elements; y may alias x)
+void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
+
+// Rotary position embedding applied in place to n_heads vectors of head_dim at position `pos`.
+// Pairs: kAdjacent rotates (x[2i], x[2i+1]) (GGUF/llama.cpp "normal" layout, llama2.c);
+// kHalf rotates (x[i], x[i + head_dim/2]) (Hugging Face "rotate_half" layout).
+// Angle for pair i: pos * base^(-2i/rot_dim) where rot_dim = head_dim.
+enum class RopeStyle { kAdjacent, kHalf };
+void rope(float* x, int n_heads, int head_dim, int64_t pos, float base, RopeStyle style);
+
+// In-place numerically stable softmax over n elements.
+void softmax(float* x, int64_t n);
+
+// out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// Causal attention of one query token against keys/values [0, n_kv) of a contiguous cache.
+//   q:   [n_heads, head_dim]
+//   k,v: row t of head h at k + t*kv_stride + h*head_dim  (kv_stride >= n_kv_heads*head_dim)
+//   out: [n_heads, head_dim]
+// Query head h reads KV head h / (n_heads / n_kv_heads) (GQA/MQA: shared, never copied).
+// scores = q·k / sqrt(head_dim); scratch needs n_kv floats per thread (allocated inside if null).
+struct AttentionParams {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int64_t n_kv = 0;       // number of cached positions to attend to (includes the current one)
+  int64_t kv_stride = 0;  // floats between consecutive positions
+};
+void attention_decode(const AttentionParams& p, const float* q, const float* k, const float* v,
+                      float* out, ThreadPool& pool);
+
+// Causal attention for n_tokens query tokens at positions start_pos .. start_pos+n_tokens-1
+// (prefill). q/out are [n_tokens, n_heads*head_dim]; token i attends to positions
+// [0, start_pos + i]; p.n_kv is ignored. Parallel over (token, head).
+void attention_prefill(const AttentionParams& p, int64_t n_tokens, int64_t start_pos,
+                       const float* q, const float* k, const float* v, float* out,
+                       ThreadPool& pool);
+
+}  // namespace frugal::cpu
