@@ -1,1 +1,21 @@
-int main() { return 0; }
+// frugal: an LLM inference engine about the memory–compute tradeoff.
+#include <cstdio>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"frugal: LLM inference under a memory budget"};
+  app.set_version_flag("--version", "frugal 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = 0;
+  frugal::cli::add_run_subcommand(app, exit_code);
+  frugal::cli::add_info_subcommand(app, exit_code);
+  frugal::cli::add_perplexity_subcommand(app, exit_code);
+  frugal::cli::add_plan_subcommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

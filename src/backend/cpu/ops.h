@@ -10,15 +10,23 @@
 
 namespace frugal::cpu {
 
+// Capability query: weight dtypes vec_dot/matvec/matmul accept (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+// For a quantized dtype the row length must be a multiple of its block size (32).
+bool matmul_supports(DType t);
+
 // dot(row of n weights stored in dtype t, x[0..n)) in float with float accumulation per block.
+// Activations stay float32: quantized weights are dequantized in registers.
+// Unsupported dtype: returns NaN.
 float vec_dot(DType t, const void* row, const float* x, int64_t n);
 
-// y[r] = dot(W[r, :], x) for r in [0, W.rows()). Parallel over output rows.
+// y[r] = dot(W[r, :], x) for r in [0, W.rows()). Parallel over output rows (chunks of >= 16).
+// An unsupported dtype or a row length that is not a whole number of blocks fills y with NaN.
 void matvec(const TensorView& W, const float* x, float* y, ThreadPool& pool);
 
 // Y[i, r] = dot(W[r, :], X[i, :]) for i in [0, n_tokens): X is [n_tokens, W.cols()], Y is
-// [n_tokens, W.rows()]. Parallel over output rows; each weight row is read once per call and
-// reused for all tokens.
+// [n_tokens, W.rows()]. Parallel over output rows; each weight row is read (and dequantized
+// into a per-thread float buffer) once per call and reused for all tokens. n_tokens == 1 is
+// matvec. Same NaN rule as matvec.
 void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
 
 // y = x / sqrt(mean(x^2) + eps) * w   (n elements; y may alias x)
@@ -27,7 +35,9 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
 // Rotary position embedding applied in place to n_heads vectors of head_dim at position `pos`.
 // Pairs: kAdjacent rotates (x[2i], x[2i+1]) (GGUF/llama.cpp "normal" layout, llama2.c);
 // kHalf rotates (x[i], x[i + head_dim/2]) (Hugging Face "rotate_half" layout).
-// Angle for pair i: pos * base^(-2i/rot_dim) where rot_dim = head_dim.
+// Angle for pair i: pos * base^(-2i/rot_dim) where rot_dim = head_dim, computed in float64 and
+// rounded to float once (cos/sin too); the rotation itself is float. An odd head_dim leaves the
+// last element unrotated.
 enum class RopeStyle { kAdjacent, kHalf };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, float base, RopeStyle style);
 

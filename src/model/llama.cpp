@@ -1,0 +1,128 @@
+// Forward pass, read top to bottom; the comment on each step is the PyTorch line it mirrors
+// (Hugging Face LlamaDecoderLayer).
+#include "model/llama.h"
+
+#include <algorithm>
+
+#include "backend/cpu/ops.h"
+#include "quant/ggml_blocks.h"
+
+namespace frugal {
+
+LlamaRunner::LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch)
+    : model_(model), pool_(pool), max_batch_(std::max<int64_t>(1, max_batch)) {
+  const ModelConfig& c = model.config;
+  const int64_t q_dim = c.n_heads * c.head_dim();
+  x_.resize(max_batch_ * c.dim);
+  xb_.resize(max_batch_ * std::max(c.dim, q_dim));
+  q_.resize(max_batch_ * q_dim);
+  k_.resize(max_batch_ * c.kv_dim());
+  v_.resize(max_batch_ * c.kv_dim());
+  att_.resize(max_batch_ * q_dim);
+  gate_.resize(max_batch_ * c.hidden_dim);
+  up_.resize(max_batch_ * c.hidden_dim);
+}
+
+Status LlamaRunner::forward(std::span<const int32_t> tokens, int64_t pos, KvCache& kv,
+                            std::span<float> logits, bool all_logits) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = (int64_t)tokens.size();
+  if (n == 0) return InvalidArgument("forward: no tokens");
+  if (pos < 0 || pos + n > kv.n_ctx())
+    return OutOfRange("sequence of " + std::to_string(pos + n) +
+                      " tokens exceeds the context size " + std::to_string(kv.n_ctx()));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= c.vocab_size)
+      return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                             std::to_string(c.vocab_size) + ")");
+  const int64_t n_out = all_logits ? n : 1;
+  if ((int64_t)logits.size() < n_out * c.vocab_size)
+    return InvalidArgument("forward: logits buffer too small");
+
+  for (int64_t b = 0; b < n; b += max_batch_) {
+    const int64_t nb = std::min(max_batch_, n - b);
+    float* out = nullptr;
+    int64_t first_out = nb;  // no logits for this batch
+    if (all_logits) {
+      out = logits.data() + b * c.vocab_size;
+      first_out = 0;
+    } else if (b + nb == n) {
+      out = logits.data();
+      first_out = nb - 1;
+    }
+    forward_batch(tokens.data() + b, nb, pos + b, kv, out, first_out);
+  }
+  return Status::Ok();
+}
+
+void LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv,
+                                float* logits, int64_t first_out) {
+  const ModelConfig& c = model_.config;
+  const ModelWeights& w = model_.weights;
+  const int64_t dim = c.dim, hd = c.head_dim(), kv_dim = c.kv_dim();
+  const int64_t q_dim = c.n_heads * hd, hidden = c.hidden_dim;
+  const cpu::RopeStyle rope_style =
+      c.rope_layout == RopeLayout::kHalf ? cpu::RopeStyle::kHalf : cpu::RopeStyle::kAdjacent;
+  auto mm = [&](const TensorView& W, const float* in, float* out) {
+    if (n == 1) cpu::matvec(W, in, out, pool_);
+    else cpu::matmul(W, in, n, out, pool_);
+  };
+
+  // x = embed_tokens(input_ids)                                   x: [n, dim]
+  for (int64_t i = 0; i < n; ++i)
+    dequantize_row(w.token_embd.dtype, w.token_embd.row(tokens[i]), &x_[i * dim], dim);
+
+  cpu::AttentionParams ap;
+  ap.n_heads = c.n_heads;
+  ap.n_kv_heads = c.n_kv_heads;
+  ap.head_dim = (int)hd;
+  ap.kv_stride = kv.row_floats();
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    // h = input_layernorm(x)
+    for (int64_t i = 0; i < n; ++i)
+      cpu::rmsnorm(&x_[i * dim], (const float*)L.attn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    // q, k, v = q_proj(h), k_proj(h), v_proj(h)                  q: [n, q_dim], k/v: [n, kv_dim]
+    mm(L.wq, xb_.data(), q_.data());
+    mm(L.wk, xb_.data(), k_.data());
+    mm(L.wv, xb_.data(), v_.data());
+    // q, k = apply_rotary_pos_emb(q, k, cos, sin); append k, v to the cache
+    for (int64_t i = 0; i < n; ++i) {
+      cpu::rope(&q_[i * q_dim], c.n_heads, (int)hd, pos + i, c.rope_base, rope_style);
+      cpu::rope(&k_[i * kv_dim], c.n_kv_heads, (int)hd, pos + i, c.rope_base, rope_style);
+      std::copy_n(&k_[i * kv_dim], kv_dim, kv.k(l, pos + i));
+      std::copy_n(&v_[i * kv_dim], kv_dim, kv.v(l, pos + i));
+    }
+    // a = softmax(q·kᵀ/√d + causal_mask)·v   (GQA: each KV head serves kv_groups query heads)
+    if (n == 1) {
+      ap.n_kv = pos + 1;
+      cpu::attention_decode(ap, q_.data(), kv.k(l, 0), kv.v(l, 0), att_.data(), pool_);
+    } else {
+      cpu::attention_prefill(ap, n, pos, q_.data(), kv.k(l, 0), kv.v(l, 0), att_.data(), pool_);
+    }
+    // x = x + o_proj(a)
+    mm(L.wo, att_.data(), xb_.data());
+    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
+
+    // h = post_attention_layernorm(x)
+    for (int64_t i = 0; i < n; ++i)
+      cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    // x = x + down_proj(silu(gate_proj(h)) * up_proj(h))         gate/up: [n, hidden]
+    mm(L.w_gate, xb_.data(), gate_.data());
+    mm(L.w_up, xb_.data(), up_.data());
+    cpu::swiglu(gate_.data(), up_.data(), gate_.data(), n * hidden);
+    mm(L.w_down, gate_.data(), xb_.data());
+    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
+  }
+  if (!logits || first_out >= n) return;
+
+  // logits = lm_head(norm(x)) for the rows asked for             logits: [n - first_out, vocab]
+  const int64_t n_out = n - first_out;
+  for (int64_t i = first_out; i < n; ++i)
+    cpu::rmsnorm(&x_[i * dim], (const float*)w.output_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+  if (n_out == 1) cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_);
+  else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_);
+}
+
+}  // namespace frugal

@@ -1,0 +1,41 @@
+// The Llama-family forward pass on the CPU backend.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace frugal {
+
+class LlamaRunner {
+ public:
+  // max_batch: tokens processed per internal pass (bounds the activation memory of prefill).
+  LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch = 256);
+
+  // Runs `tokens` at positions [pos, pos + tokens.size()), appending their K/V to `kv`.
+  // logits receives [n_out, vocab] floats: n_out = tokens.size() when all_logits, else 1 (the
+  // last token). Errors: empty input, a token id outside the vocabulary, or positions past the
+  // cache's context (OutOfRange).
+  Status forward(std::span<const int32_t> tokens, int64_t pos, KvCache& kv,
+                 std::span<float> logits, bool all_logits = false);
+
+  const ModelConfig& config() const { return model_.config; }
+
+ private:
+  // One pass of n <= max_batch_ tokens; logits for rows [first_out, n) go to `logits`.
+  void forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv, float* logits,
+                     int64_t first_out);
+
+  const Model& model_;
+  ThreadPool& pool_;
+  int64_t max_batch_;
+  // Run state, allocated once ([max_batch, width] each).
+  std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;
+};
+
+}  // namespace frugal

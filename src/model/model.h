@@ -1,0 +1,40 @@
+// A loaded model: its config, its weights (views) and whatever keeps them alive (file mappings,
+// converted buffers), plus the tokenizer when the file carries one.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace frugal {
+
+enum class ModelFormat { kGguf, kSafetensors, kLlama2c };
+const char* model_format_name(ModelFormat f);
+
+struct Model {
+  ModelConfig config;
+  ModelWeights weights;
+  ModelFormat format = ModelFormat::kGguf;
+  std::string path;
+  std::optional<Tokenizer> tokenizer;  // absent for llama2.c checkpoints
+  std::vector<std::shared_ptr<const void>> storage;  // keeps mappings / owned buffers alive
+
+  // Bytes of weight data by dtype name, each tensor counted once (tied output not counted twice).
+  std::map<std::string, size_t> weight_bytes_by_dtype() const;
+  size_t weight_bytes() const;
+};
+
+// Loads a model from a GGUF file, a llama2.c checkpoint (.bin), or a Hugging Face directory
+// (config.json + model.safetensors or a sharded model.safetensors.index.json). The format is
+// detected from the path (directory) and the file's magic. Every tensor's presence, shape and
+// dtype are checked; an error names the file and the tensor.
+Result<Model> load_model(const std::string& path);
+
+}  // namespace frugal

@@ -1,0 +1,35 @@
+// Host measurements for the `cpu` hardware entry (frugal plan --measure-host): memory read and
+// copy bandwidth over a buffer much larger than the last-level cache, and the fp32 FMA peak.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/status.h"
+
+namespace frugal::planner {
+
+struct HostProbeParams {
+  size_t buffer_bytes = size_t(1) << 30;  // per buffer (the copy uses two)
+  int threads = 0;                        // 0: hardware_concurrency
+  int repeats = 3;                        // best of
+  bool measure_flops = true;
+};
+
+struct HostProbeResult {
+  double read_gbs = 0;     // bytes read / s (10^9)
+  double copy_gbs = 0;     // (bytes read + bytes written) / s
+  double fma_tflops = 0;   // fp32 FMA peak over all threads (2 FLOPs per FMA lane)
+  double memory_gb = 0;    // MemTotal from /proc/meminfo (10^9 bytes), 0 if unknown
+  int threads = 0;
+  size_t buffer_bytes = 0;
+};
+
+// Allocates the buffers, touches them, then times the loops. ResourceExhausted if the buffers
+// cannot be allocated; InvalidArgument for a buffer under 1 MiB.
+Result<HostProbeResult> probe_host(const HostProbeParams& params);
+
+// MemTotal in bytes, 0 if /proc/meminfo is unreadable.
+uint64_t host_memory_bytes();
+
+}  // namespace frugal::planner

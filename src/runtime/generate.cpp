@@ -1,0 +1,80 @@
+#include "runtime/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "model/kv_cache.h"
+#include "model/llama.h"
+
+namespace frugal {
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kLength: return "length";
+    case StopReason::kEndOfGeneration: return "end of generation";
+    case StopReason::kContextFull: return "context full";
+    case StopReason::kCallback: return "stopped";
+  }
+  return "?";
+}
+
+Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
+                               std::span<const int32_t> prompt, const GenerateParams& params,
+                               const std::function<bool(int32_t)>& on_token) {
+  using Clock = std::chrono::steady_clock;
+  const ModelConfig& c = model.config;
+  FRUGAL_RETURN_IF_ERROR(params.sampler.validate());
+  if (prompt.empty()) return InvalidArgument("the prompt is empty (it encodes to zero tokens)");
+  if (params.max_new_tokens < 0) return InvalidArgument("number of tokens to generate must be >= 0");
+  int64_t n_ctx = params.n_ctx > 0 ? params.n_ctx
+                                   : std::min<int64_t>(c.max_seq_len,
+                                                       (int64_t)prompt.size() + params.max_new_tokens);
+  if (n_ctx > c.max_seq_len)
+    return OutOfRange("context size " + std::to_string(n_ctx) + " exceeds the model's maximum (" +
+                      std::to_string(c.max_seq_len) + ")");
+  if ((int64_t)prompt.size() > n_ctx)
+    return OutOfRange("the prompt has " + std::to_string(prompt.size()) +
+                      " tokens, more than the context size " + std::to_string(n_ctx));
+
+  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, n_ctx));
+  LlamaRunner runner(model, pool, params.prefill_batch);
+  Sampler sampler(params.sampler);
+  std::vector<float> logits(c.vocab_size);
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  GenerateStats st;
+  st.n_prompt = (int64_t)prompt.size();
+  st.kv_bytes = kv.bytes();
+
+  auto t0 = Clock::now();
+  FRUGAL_RETURN_IF_ERROR(runner.forward(prompt, 0, kv, logits));
+  st.prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  t0 = Clock::now();
+  int64_t pos = (int64_t)prompt.size();
+  while (st.n_generated < params.max_new_tokens) {
+    const int32_t tok = sampler.sample(logits, history);
+    if (!params.ignore_eos && model.tokenizer && model.tokenizer->is_end_of_generation(tok)) {
+      st.stop = StopReason::kEndOfGeneration;
+      break;
+    }
+    history.push_back(tok);
+    ++st.n_generated;
+    if (!on_token(tok)) {
+      st.stop = StopReason::kCallback;
+      break;
+    }
+    if (st.n_generated == params.max_new_tokens) break;
+    if (pos >= n_ctx) {
+      st.stop = StopReason::kContextFull;
+      break;
+    }
+    const int32_t one[1] = {tok};
+    FRUGAL_RETURN_IF_ERROR(runner.forward(one, pos, kv, logits));
+    ++pos;
+    ++st.n_decode_steps;
+  }
+  st.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace frugal

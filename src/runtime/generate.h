@@ -1,0 +1,44 @@
+// Single-sequence generation: prefill the prompt, then decode token by token with a sampler.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+
+namespace frugal {
+
+struct GenerateParams {
+  int64_t max_new_tokens = 128;
+  int64_t n_ctx = 0;          // KV cache size; 0: prompt + max_new_tokens, capped at the model's
+  bool ignore_eos = false;    // keep going past end-of-generation tokens
+  int64_t prefill_batch = 256;
+  SamplerParams sampler;
+};
+
+enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback };
+const char* stop_reason_name(StopReason r);
+
+struct GenerateStats {
+  int64_t n_prompt = 0;
+  int64_t n_generated = 0;
+  double prompt_seconds = 0;  // prefill wall time
+  double decode_seconds = 0;  // wall time of the decode loop (forward + sampling)
+  int64_t n_decode_steps = 0; // single-token forward passes in that time
+  StopReason stop = StopReason::kLength;
+  size_t kv_bytes = 0;
+};
+
+// Calls on_token(id) for each generated token as soon as it is sampled; returning false stops.
+// Errors: empty prompt (InvalidArgument), prompt longer than the context (OutOfRange), invalid
+// sampler settings, token ids outside the vocabulary.
+Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
+                               std::span<const int32_t> prompt, const GenerateParams& params,
+                               const std::function<bool(int32_t)>& on_token);
+
+}  // namespace frugal
