@@ -12,6 +12,12 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// a * b * c in bytes, saturated at 10^18 (far beyond any memory) instead of wrapping.
+uint64_t sat_mul(uint64_t a, uint64_t b, uint64_t c) {
+  const long double v = (long double)a * (long double)b * (long double)c;
+  return v >= 1e18L ? (uint64_t)1e18 : (uint64_t)v;
+}
+
 void note(ExplainLog* log, std::string topic, std::string formula, std::string substituted,
           std::string result) {
   if (log) log->push_back({std::move(topic), std::move(formula), std::move(substituted), std::move(result)});
@@ -139,7 +145,7 @@ uint64_t activation_peak(const PlanContext& ctx, int tp, int64_t tokens, int64_t
                    tokens, keys, m.hidden, a, m.q_dim() / tp, (int64_t)kvpd * m.hd(),
                    m.ffn_dim / tp, heads, seqs, m.vocab_size),
        fmt_bytes(peak));
-  return (uint64_t)peak;
+  return peak >= 1e18 ? (uint64_t)1e18 : (uint64_t)peak;
 }
 
 Result<MemoryEstimate> estimate_memory(const PlanContext& ctx, const Deployment& dep, ExplainLog* log) {
@@ -175,9 +181,9 @@ Result<MemoryEstimate> estimate_memory(const PlanContext& ctx, const Deployment&
   // KV cache: whole pages of kv_block tokens per sequence.
   e.kv_tokens_per_seq = (w.context + w.kv_block - 1) / w.kv_block * w.kv_block;
   e.kv_token_bytes = kv_bytes_per_token(m, dep.kv, s.kv_heads, e.device_layers);
-  e.kv = (uint64_t)w.batch * (uint64_t)e.kv_tokens_per_seq * e.kv_token_bytes;
-  e.host_kv = (uint64_t)w.batch * (uint64_t)e.kv_tokens_per_seq *
-              kv_bytes_per_token(m, dep.kv, s.kv_heads, dep.offload_layers);
+  e.kv = sat_mul((uint64_t)w.batch, (uint64_t)e.kv_tokens_per_seq, e.kv_token_bytes);
+  e.host_kv = sat_mul((uint64_t)w.batch, (uint64_t)e.kv_tokens_per_seq,
+                      kv_bytes_per_token(m, dep.kv, s.kv_heads, dep.offload_layers));
   note(log, "KV bytes / token / device", "2 * layers * kv_heads_per_device * bytes(head_dim in kv format)",
        fmt::format("2 * {} * {} * {} ({} x {})", e.device_layers, s.kv_heads,
                    kv_vector_bytes(dep.kv, m.hd()), m.hd(), kv_format_name(dep.kv)),

@@ -1,6 +1,8 @@
 #include "planner/model_import.h"
 
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +15,12 @@ namespace frugal::planner {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+Result<int> checked_int(int64_t v, const char* field) {
+  if (v < 0 || v > INT32_MAX)
+    return InvalidArgument(std::string(field) + " out of range (" + std::to_string(v) + ")");
+  return (int)v;
+}
 
 ModelSpec spec_from_model_config(const ModelConfig& c) {
   ModelSpec m;
@@ -82,11 +90,11 @@ Status read_llama_like(const JsonFields& f, const std::string& type, ModelSpec& 
   FRUGAL_ASSIGN_OR_RETURN(m.sliding_window, f.integer({"sliding_window"}, false, 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t experts, f.integer({"num_local_experts", "num_experts"}, false, 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t top_k, f.integer({"num_experts_per_tok"}, false, 0));
-  m.n_layers = (int)layers;
-  m.n_heads = (int)heads;
-  m.n_kv_heads = (int)kv;
-  m.n_experts = (int)experts;
-  m.experts_per_token = (int)top_k;
+  FRUGAL_ASSIGN_OR_RETURN(m.n_layers, checked_int(layers, "num_hidden_layers"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_heads, checked_int(heads, "num_attention_heads"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_kv_heads, checked_int(kv, "num_key_value_heads"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_experts, checked_int(experts, "num_local_experts"));
+  FRUGAL_ASSIGN_OR_RETURN(m.experts_per_token, checked_int(top_k, "num_experts_per_tok"));
   // Qwen2 puts biases on Q/K/V only; Llama's attention_bias covers Q/K/V and O.
   m.qkv_bias = attn_bias;
   m.attn_out_bias = attn_bias && type != "qwen2";
@@ -114,13 +122,14 @@ Status read_falcon(const JsonFields& f, ModelSpec& m) {
     kv = 1;  // num_kv_heads in such configs is ignored by the model code
   }
   FRUGAL_ASSIGN_OR_RETURN(int64_t n_ln, f.integer({"num_ln_in_parallel_attn"}, false, 2));
-  m.n_layers = (int)layers;
-  m.n_heads = (int)heads;
-  m.n_kv_heads = (int)kv;
+  FRUGAL_ASSIGN_OR_RETURN(m.n_layers, checked_int(layers, "num_hidden_layers"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_heads, checked_int(heads, "num_attention_heads"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_kv_heads, checked_int(kv, "num_kv_heads"));
+  FRUGAL_ASSIGN_OR_RETURN(const int n_ln_i, checked_int(n_ln, "num_ln_in_parallel_attn"));
   m.ffn = FfnKind::kPlain;
   m.norm = NormKind::kLayerNorm;
   m.parallel_block = parallel;
-  m.norms_per_layer = new_arch ? (int)n_ln : (parallel ? 1 : 2);
+  m.norms_per_layer = new_arch ? n_ln_i : (parallel ? 1 : 2);
   m.qkv_bias = m.attn_out_bias = m.ffn_bias = bias;
   return Status::Ok();
 }
@@ -135,9 +144,9 @@ Status read_bigcode(const JsonFields& f, ModelSpec& m) {
   FRUGAL_ASSIGN_OR_RETURN(m.learned_positions, f.integer({"n_positions"}, false, 0));
   FRUGAL_ASSIGN_OR_RETURN(m.tied_embeddings, f.boolean("tie_word_embeddings", true));
   m.max_context = m.learned_positions;
-  m.n_layers = (int)layers;
-  m.n_heads = (int)heads;
-  m.n_kv_heads = multi_query ? 1 : (int)heads;
+  FRUGAL_ASSIGN_OR_RETURN(m.n_layers, checked_int(layers, "n_layer"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_heads, checked_int(heads, "n_head"));
+  m.n_kv_heads = multi_query ? 1 : m.n_heads;
   m.ffn = FfnKind::kPlain;
   m.norm = NormKind::kLayerNorm;
   m.qkv_bias = m.attn_out_bias = m.ffn_bias = true;
@@ -225,11 +234,11 @@ Result<ModelSpec> spec_from_dims(std::string_view dims) {
   FRUGAL_ASSIGN_OR_RETURN(int64_t experts, num("experts", false, 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t top_k, num("top_k", false, 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t tied, num("tied", false, 0));
-  m.n_layers = (int)layers;
-  m.n_heads = (int)heads;
-  m.n_kv_heads = (int)kvh;
-  m.n_experts = (int)experts;
-  m.experts_per_token = (int)top_k;
+  FRUGAL_ASSIGN_OR_RETURN(m.n_layers, checked_int(layers, "dims: layers"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_heads, checked_int(heads, "dims: heads"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_kv_heads, checked_int(kvh, "dims: kv_heads"));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_experts, checked_int(experts, "dims: experts"));
+  FRUGAL_ASSIGN_OR_RETURN(m.experts_per_token, checked_int(top_k, "dims: top_k"));
   m.tied_embeddings = tied != 0;
   if (kv.count("ffn_kind")) {
     if (kv["ffn_kind"] == "plain") m.ffn = FfnKind::kPlain;

@@ -14,6 +14,9 @@
 
 namespace frugal::planner {
 
+// `v` as an int for `field`; InvalidArgument naming the field when out of [0, 2^31).
+Result<int> checked_int(int64_t v, const char* field);
+
 // A Llama-family ModelConfig (SwiGLU, RMSNorm, no biases).
 ModelSpec spec_from_model_config(const ModelConfig& c);
 

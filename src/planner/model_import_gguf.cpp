@@ -44,6 +44,7 @@ Result<ModelSpec> spec_from_gguf(const gguf::GgufFile& g, FileWeights* file) {
   const std::string p = arch + ".";
   auto required = [&](const std::string& key) -> Result<int64_t> {
     FRUGAL_ASSIGN_OR_RETURN(uint64_t v, g.get_u64(key));
+    if (v > (uint64_t{1} << 40)) return Corrupt(g.path() + ": " + key + " implausibly large");
     return (int64_t)v;
   };
   auto optional = [&](const std::string& key, int64_t dflt) -> Result<int64_t> {
@@ -67,11 +68,11 @@ Result<ModelSpec> spec_from_gguf(const gguf::GgufFile& g, FileWeights* file) {
   FRUGAL_ASSIGN_OR_RETURN(m.max_context, optional(p + "context_length", 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t experts, optional(p + "expert_count", 0));
   FRUGAL_ASSIGN_OR_RETURN(int64_t top_k, optional(p + "expert_used_count", 0));
-  m.n_layers = (int)layers;
-  m.n_heads = (int)heads;
-  m.n_kv_heads = (int)kv;
-  m.n_experts = (int)experts;
-  m.experts_per_token = (int)top_k;
+  FRUGAL_ASSIGN_OR_RETURN(m.n_layers, checked_int(layers, (p + "block_count").c_str()));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_heads, checked_int(heads, (p + "attention.head_count").c_str()));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_kv_heads, checked_int(kv, (p + "attention.head_count_kv").c_str()));
+  FRUGAL_ASSIGN_OR_RETURN(m.n_experts, checked_int(experts, (p + "expert_count").c_str()));
+  FRUGAL_ASSIGN_OR_RETURN(m.experts_per_token, checked_int(top_k, (p + "expert_used_count").c_str()));
   if (m.head_dim > 0 && heads > 0 && m.head_dim == m.hidden / heads) m.head_dim = 0;
 
   // Vocabulary: explicit key, else the token list, else the embedding's rows.

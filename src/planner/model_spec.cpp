@@ -39,6 +39,15 @@ Status ModelSpec::validate() const {
                            n_heads, hidden));
   if (n_heads % n_kv_heads != 0)
     return bad(fmt::format("{} KV heads do not divide {} query heads", n_kv_heads, n_heads));
+  // Plausibility limits (far above any published model) keep every byte and FLOP count of the
+  // planner inside 64-bit arithmetic.
+  if (vocab_size > (int64_t{1} << 24) || hidden > (int64_t{1} << 17) || ffn_dim > (int64_t{1} << 20) ||
+      n_layers > 4096 || n_heads > 65536 || head_dim > 65536 || n_experts > 1024 ||
+      learned_positions > (int64_t{1} << 26) || max_context > (int64_t{1} << 30) || norms_per_layer > 16)
+    return bad("implausibly large dimensions (limits: vocab 2^24, hidden 2^17, FFN 2^20, 4096 layers, "
+               "65536 heads, 1024 experts)");
+  if (head_dim > 0 && (int64_t)n_heads * head_dim > (int64_t{1} << 20))
+    return bad("heads x head_dim implausibly large");
   if (max_context < 0) return bad("context length must not be negative");
   if (norms_per_layer < 0) return bad("norms per layer must not be negative");
   if (learned_positions < 0) return bad("learned position rows must not be negative");

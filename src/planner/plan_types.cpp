@@ -24,6 +24,8 @@ double PlanContext::overhead_bytes() const {
 
 Status validate_workload(const Workload& w) {
   if (w.batch <= 0) return InvalidArgument("batch must be positive (got " + std::to_string(w.batch) + ")");
+  if (w.batch > (int64_t{1} << 24)) return InvalidArgument("batch must be at most 2^24 sequences");
+  if (w.context > (int64_t{1} << 30)) return InvalidArgument("context must be at most 2^30 tokens");
   if (w.context <= 1) return InvalidArgument("context must be at least 2 tokens (prompt + output)");
   if (w.prompt < 0) return InvalidArgument("prompt length must not be negative");
   if (w.prompt_tokens() <= 0 || w.prompt_tokens() >= w.context)

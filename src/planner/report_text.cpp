@@ -66,7 +66,7 @@ std::string render_text(const PlanReport& r, const TextOptions& opt) {
   out += fmt::format("hardware  {}: {}, {}", c.device.name, c.device.display, c.device.summary());
   if (!c.device.is_cpu)
     out += fmt::format("; up to {} device{} over {}", c.max_devices, c.max_devices > 1 ? "s" : "",
-                       c.device.link);
+                       c.device.link.empty() ? fmt::format("a {:g} GB/s link", c.device.link_gbs) : c.device.link);
   out += "\n";
   out += fmt::format("workload  batch {}, context {} (prompt {} + output {}), prefill chunk {}, "
                      "KV pages of {} tokens, {}\n",

@@ -29,7 +29,9 @@ SearchSpace default_search_space(const PlanContext& ctx) {
     s.kv.push_back(KvFormat::kInt4);
   }
   s.include_file_weights = ctx.file.has_value();
-  for (int tp = 1; tp <= std::max(1, ctx.max_devices); tp *= 2) s.tps.push_back(tp);
+  // Powers of two up to the devices available, skipping degrees the model's heads rule out.
+  for (int tp = 1; tp <= std::max(1, ctx.max_devices); tp *= 2)
+    if (tp == 1 || kv_heads_per_device(ctx.model, tp).ok()) s.tps.push_back(tp);
   return s;
 }
 

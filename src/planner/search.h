@@ -37,7 +37,8 @@ struct SearchSpace {
 
 // Defaults by device: GPUs try bf16, fp8 (where FP8 tensor cores exist), int8, int4-gptq and
 // KV f16/fp8/int4; the CPU tries f16, q8_0, q6_k, q4_k, q4_0 and KV f16/q8_0/q4_0. TP degrees
-// 1, 2, 4, 8 up to ctx.max_devices. A GGUF input adds its own weights ("file").
+// 1, 2, 4, 8 up to ctx.max_devices that the model's heads allow (kv_heads_per_device). A GGUF
+// input adds its own weights ("file").
 SearchSpace default_search_space(const PlanContext& ctx);
 
 // Memory + time + quality of one deployment. An invalid deployment (tp rule, offload range) is

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "formats/gguf.h"
+#include "test_models.h"
 #include "test_util.h"
 
 namespace frugal {
@@ -70,25 +70,14 @@ class CliErrors : public ::testing::Test {
   // A one-layer copy of the default model, optionally dropping or replacing tensors.
   std::string small_model(const std::string& name, const std::string& drop = "",
                           const std::string& swap_from = "", const std::string& swap_to = "") {
-    auto f = gguf::GgufFile::open(test::default_model_path());
-    EXPECT_TRUE(f.ok()) << f.status().to_string();
-    gguf::GgufWriter w;
-    for (const auto& [k, v] : f->metadata()) w.set(k, v);
-    w.set("llama.block_count", gguf::Value::u32(1));
-    for (const gguf::TensorInfo& ti : f->tensors()) {
-      if (ti.name.rfind("blk.", 0) == 0 && ti.name.rfind("blk.0.", 0) != 0) continue;
-      if (ti.name == drop) continue;
-      const std::string src = ti.name == swap_to ? swap_from : ti.name;
-      auto t = f->tensor(src);
-      EXPECT_TRUE(t.ok());
-      EXPECT_TRUE(w.add_tensor(ti.name, t->dtype, t->shape, t->data, t->nbytes).ok());
-    }
-    EXPECT_TRUE(w.write(path(name)).ok());
-    keep_.push_back(std::move(*f));
+    test::TruncateOptions o;
+    o.drop = drop;
+    o.swap_from = swap_from;
+    o.swap_to = swap_to;
+    test::write_truncated_gguf(test::default_model_path(), path(name), o);
     return path(name);
   }
   fs::path dir_;
-  std::vector<gguf::GgufFile> keep_;
 };
 
 TEST_F(CliErrors, MissingModelPath) {
@@ -170,6 +159,41 @@ TEST_F(CliErrors, PerplexityTextTooShort) {
   expect_clean_failure(
       run_cli("perplexity -m " + test::default_model_path() + " -f " + p + " --ctx 64"),
       "fewer than one window");
+}
+
+
+// Successful runs: stdout carries only the generated text; stderr the statistics.
+TEST(CliRun, SameSeedSameTextDifferentSeedDiffers) {
+  if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "default model missing";
+  const std::string base = "run -m " + test::default_model_path() +
+                           " -p 'Once upon a time' -n 24 --temp 1.0 --ignore-eos --seed ";
+  const CliResult a = run_cli(base + "7"), b = run_cli(base + "7"), c = run_cli(base + "8");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  for (const char* s : {"prompt", "decode", "tok/s", "peak RSS"})
+    EXPECT_NE(a.err.find(s), std::string::npos) << s << " missing from stderr: " << a.err;
+  EXPECT_EQ(a.out.find("tok/s"), std::string::npos) << "statistics must not go to stdout";
+}
+
+TEST(CliRun, GreedyChatAnswers) {
+  if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "default model missing";
+  const CliResult r = run_cli("run -m " + test::default_model_path() +
+                              " --chat -p 'What is the capital of France?' -n 16 --temp 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Paris"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("<|im_end|>"), std::string::npos) << "generation stops at <|im_end|>";
+}
+
+TEST(CliInfo, DescribesTheDefaultModel) {
+  if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "default model missing";
+  const CliResult r = run_cli("info " + test::default_model_path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"GQA, 9 query heads, 3 KV heads", "Q4_1", "Q8_0", "F32",
+                        "KV per token", "46080 bytes", "layers:       30"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from: " << r.out;
 }
 
 }  // namespace

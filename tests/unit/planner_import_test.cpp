@@ -107,6 +107,13 @@ TEST(PlannerImport, Dims) {
   EXPECT_FALSE(spec_from_dims("layers=1,hidden=4096,heads=32,ffn=1,vocab=1,bogus=3").ok());
   EXPECT_FALSE(spec_from_dims("layers=1,hidden=4096,heads=0,ffn=1,vocab=1").ok());
   EXPECT_FALSE(spec_from_dims("layers").ok());
+  // Absurd sizes are rejected before any arithmetic could overflow.
+  m = spec_from_dims("layers=100000,hidden=4096,heads=32,ffn=1,vocab=1");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("implausibly large"), std::string::npos);
+  EXPECT_FALSE(spec_from_dims("layers=1,hidden=4096,heads=32,ffn=1,vocab=99999999999").ok());
+  EXPECT_FALSE(spec_from_dims("layers=99999999999,hidden=4096,heads=32,ffn=1,vocab=1").ok());
+  EXPECT_FALSE(spec_from_dims("layers=-1,hidden=4096,heads=32,ffn=1,vocab=1").ok());
 }
 
 TEST(PlannerImport, DefaultModelGguf) {

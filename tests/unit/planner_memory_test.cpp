@@ -182,6 +182,16 @@ TEST(PlannerMemory, BadWorkloadIsAnError) {
   c.workload.prompt = 0;
   c.workload.kv_block = 0;
   EXPECT_FALSE(estimate_memory(c, dep(WeightFormat::kBF16, KvFormat::kF16)).ok());
+  c.workload.kv_block = 16;
+  c.workload.batch = int64_t{1} << 40;
+  EXPECT_FALSE(estimate_memory(c, dep(WeightFormat::kBF16, KvFormat::kF16)).ok());
+  // The largest allowed workload saturates instead of wrapping: it simply does not fit.
+  c.workload.batch = int64_t{1} << 24;
+  c.workload.context = int64_t{1} << 30;
+  auto m = estimate_memory(c, dep(WeightFormat::kBF16, KvFormat::kF16));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_FALSE(m->fits);
+  EXPECT_GE(m->kv, uint64_t{1000000000000000000});
 }
 
 }  // namespace

@@ -34,8 +34,12 @@ TEST(PlannerSearch, SeventyBOnOneFortyGigCard) {
   for (size_t i = 0; i < r->options.size(); ++i) {
     const PlanOption& o = r->options[i];
     EXPECT_EQ(o.fits, i < r->n_fit);
-    if (o.fits) EXPECT_LE(o.mem.total, o.mem.budget);
-    if (o.fits && o.dep.weights == WeightFormat::kBF16) EXPECT_GT(o.dep.offload_layers, 0);
+    if (o.fits) {
+      EXPECT_LE(o.mem.total, o.mem.budget);
+    }
+    if (o.fits && o.dep.weights == WeightFormat::kBF16) {
+      EXPECT_GT(o.dep.offload_layers, 0);
+    }
   }
   // Ranked by throughput per device, in 5% steps.
   for (size_t i = 1; i < r->n_fit; ++i) EXPECT_GE(r->options[i - 1].score * 1.05, r->options[i].score);
@@ -126,7 +130,9 @@ TEST(PlannerCommand, JsonTextAndSvg) {
   EXPECT_NE(ss.str().find("</svg>"), std::string::npos);
   std::filesystem::remove(a.svg);
 
-  EXPECT_NE(run_plan(PlanArgs{.list_presets = true})->find("llama-3.1-405b"), std::string::npos);
+  PlanArgs list;
+  list.list_presets = true;
+  EXPECT_NE(run_plan(list)->find("llama-3.1-405b"), std::string::npos);
 }
 
 TEST(PlannerCommand, BadInputIsAClearError) {
