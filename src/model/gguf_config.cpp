@@ -62,6 +62,16 @@ Result<ModelConfig> config_from_gguf(const gguf::GgufFile& f) {
   }
   c.tied_embeddings = f.find_tensor("output.weight") == nullptr;
   c.rope_layout = RopeLayout::kAdjacent;
+  // RoPE scaling (Llama-3.1's per-frequency factors in rope_freqs.weight, or a scaling type key)
+  // changes the rotation angles; refuse rather than silently compute a different model.
+  if (f.find_tensor("rope_freqs.weight"))
+    return Unsupported(f.path() + ": RoPE frequency factors (rope_freqs.weight) are not implemented yet");
+  if (const gguf::Value* st = f.find(p + "rope.scaling.type")) {
+    Result<std::string> type = st->as_string(p + "rope.scaling.type");
+    if (!type.ok() || (*type != "none" && !type->empty()))
+      return Unsupported(f.path() + ": " + p + "rope.scaling.type '" +
+                         (type.ok() ? *type : std::string("?")) + "' is not implemented yet");
+  }
 
   Status st = c.validate();
   if (!st.ok()) return Corrupt(f.path() + ": " + st.message());

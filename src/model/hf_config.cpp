@@ -71,6 +71,10 @@ Status check_supported(const std::string& path, const Fields& fl) {
   }
   if (const json* act = fl.get("hidden_act"); act && !(act->is_string() && *act == "silu"))
     return Unsupported(path + ": hidden_act " + act->dump() + " is not supported (only silu)");
+  // RoPE scaling (linear, dynamic, yarn, llama3) changes the rotation angles; running without it
+  // would silently give wrong outputs, so refuse until ModelConfig carries it.
+  if (const json* rs = fl.get("rope_scaling"); rs && !rs->is_null())
+    return Unsupported(path + ": rope_scaling " + rs->dump() + " is not implemented yet");
   for (const char* bias : {"attention_bias", "mlp_bias"}) {
     FRUGAL_ASSIGN_OR_RETURN(bool b, fl.boolean(bias, false));
     if (b) return Unsupported(path + ": " + bias + " = true is not supported");

@@ -21,7 +21,7 @@ namespace {
 // an empty asm barrier first. (Dequantization needs none: d*q is exact, 11 x 4 bits.)
 inline float unfused(float v) {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  (void)0;
+  __asm__("" : "+x"(v));
 #elif defined(__GNUC__)
   __asm__("" : "+w"(v));
 #else

@@ -189,15 +189,14 @@ TEST_F(ConfigFiles, GgufInconsistentOrUnsupported) {
   EXPECT_NE(st.message().find("llama.block_count"), std::string::npos);
 }
 
-// meta-llama/Llama-3.1-8B config.json.
+// meta-llama/Llama-3.1-8B config.json, with its "rope_scaling" entry removed (frugal refuses
+// RoPE scaling until it implements it; see HfRopeScalingIsRefused).
 const char* kLlama31_8B = R"({
   "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
   "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu", "hidden_size": 4096,
   "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 131072,
   "mlp_bias": false, "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32,
   "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
-  "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
   "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
   "transformers_version": "4.43.0.dev0", "use_cache": true, "vocab_size": 128256
 })";
@@ -221,6 +220,18 @@ TEST_F(ConfigFiles, HfLlama31_8B) {
   EXPECT_EQ(c->kv_bytes_per_token(2), 131072);  // REFERENCES.md planner fact
   // A directory means <dir>/config.json.
   EXPECT_TRUE(config_from_hf_json(dir_.string()).ok());
+}
+
+TEST_F(ConfigFiles, HfRopeScalingIsRefused) {
+  nlohmann::json j = nlohmann::json::parse(kLlama31_8B);
+  j["rope_scaling"] = {{"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192}, {"rope_type", "llama3"}};
+  Result<ModelConfig> c = config_from_hf_json(write_text("scaled.json", j.dump()));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(c.status().message().find("rope_scaling"), std::string::npos);
+  j["rope_scaling"] = nullptr;  // null means none
+  EXPECT_TRUE(config_from_hf_json(write_text("unscaled.json", j.dump())).ok());
 }
 
 TEST_F(ConfigFiles, HfDefaultsAndMistral) {

@@ -1,0 +1,96 @@
+// Paged decode attention (one query token) with a flash-decoding split over positions.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/attention_kv_detail.h"
+
+namespace frugal::cpu {
+
+namespace {
+constexpr int kTile = 32;             // positions scored at once
+constexpr int64_t kMinChunk = 256;    // positions per work item (at least)
+}  // namespace
+
+Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, const float* q,
+                              float* out, ThreadPool& pool) {
+  FRUGAL_RETURN_IF_ERROR(kvdetail::validate(kv, n_heads, n_kv));
+  const int H = kv.n_kv_heads, G = n_heads / H, D = kv.head_dim;
+  const float scale = 1.0f / std::sqrt((float)D);
+  const int64_t max_chunks = std::max<int64_t>(1, (4 * pool.size() + H - 1) / H);
+  const int64_t n_chunks = std::clamp<int64_t>((n_kv + kMinChunk - 1) / kMinChunk, 1, max_chunks);
+  const int64_t chunk = (n_kv + n_chunks - 1) / n_chunks;
+  // Partials per (KV head, chunk, group head): max, sum, acc[D].
+  const int64_t part = (int64_t)G * (D + 2);
+  std::vector<float> partial((size_t)(H * n_chunks * part));
+
+  auto run_item = [&](int64_t item) {
+    const int h = (int)(item / n_chunks);
+    const int64_t c = item % n_chunks;
+    const int64_t t_begin = c * chunk, t_end = std::min(n_kv, t_begin + chunk);
+    float* P = partial.data() + item * part;
+    float* m = P;          // [G]
+    float* l = P + G;      // [G]
+    float* acc = P + 2 * G;  // [G, D]
+    std::fill(m, m + G, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + G, 0.0f);
+    std::fill(acc, acc + (int64_t)G * D, 0.0f);
+    float* kt = kvdetail::scratch(0, (int64_t)kTile * D);
+    float* vt = kvdetail::scratch(1, (int64_t)kTile * D);
+    float* s = kvdetail::scratch(2, (int64_t)G * kTile);
+    const float* qh = q + (int64_t)h * G * D;
+    for (int64_t t0 = t_begin; t0 < t_end; t0 += kTile) {
+      const int nt = (int)std::min<int64_t>(kTile, t_end - t0);
+      kvdetail::load_rows(kv, kv.k, kv.k_scale, h, t0, nt, kt);
+      simd::DotTile dt;
+      dt.w = kt; dt.ldw = D; dt.nr = nt;
+      dt.x = qh; dt.ldx = D; dt.nt = G;
+      dt.n = D; dt.out = s; dt.ldo = kTile;
+      simd::dot_tile(dt);
+      for (int g = 0; g < G; ++g) {
+        float* sg = s + g * kTile;
+        float mx = m[g];
+        for (int j = 0; j < nt; ++j) mx = std::max(mx, sg[j] *= scale);
+        if (mx > m[g]) {
+          const float corr = std::exp(m[g] - mx);  // 0 on the first tile
+          l[g] *= corr;
+          simd::scale_f32(corr, acc + (int64_t)g * D, D);
+          m[g] = mx;
+        }
+        for (int j = 0; j < nt; ++j) l[g] += sg[j] = std::exp(sg[j] - mx);
+      }
+      kvdetail::load_rows(kv, kv.v, kv.v_scale, h, t0, nt, vt);
+      for (int j = 0; j < nt; ++j)
+        for (int g = 0; g < G; ++g)
+          simd::axpy_f32(s[g * kTile + j], vt + (int64_t)j * D, acc + (int64_t)g * D, D);
+    }
+  };
+  const int64_t n_items = H * n_chunks;
+  const int64_t work = 2 * (int64_t)n_heads * n_kv * D;
+  pool.parallel_for(n_items, work < (1 << 15) ? n_items : 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) run_item(i);
+  });
+
+  // Merge the chunks of each query head.
+  for (int h = 0; h < H; ++h)
+    for (int g = 0; g < G; ++g) {
+      float M = -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < n_chunks; ++c)
+        M = std::max(M, partial[(size_t)((h * n_chunks + c) * part + g)]);
+      float L = 0.0f;
+      float* o = out + ((int64_t)h * G + g) * D;
+      std::fill(o, o + D, 0.0f);
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        const float* P = partial.data() + (h * n_chunks + c) * part;
+        if (P[G + g] == 0.0f) continue;  // empty chunk
+        const float w = std::exp(P[g] - M);
+        L += P[G + g] * w;
+        simd::axpy_f32(w, P + 2 * G + (int64_t)g * D, o, D);
+      }
+      simd::scale_f32(1.0f / L, o, D);
+    }
+  return Status::Ok();
+}
+
+}  // namespace frugal::cpu
