@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/simd_dot.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal::cpu {
@@ -153,6 +154,19 @@ TEST(OpsMatmul, FloatWeightsOddColumns) {
         for (int64_t r = 0; r < 17; ++r)
           expect_close(Y[(size_t)(i * 17 + r)],
                        ref_dot(w.deq.data() + r * cols, X.data() + i * cols, cols), "matmul");
+    }
+  }
+}
+
+// The matmul path dequantizes rows with the SIMD routine: it must equal the reference exactly.
+TEST(OpsMatmul, SimdDequantizeIsBitExact) {
+  std::mt19937 rng(15);
+  for (DType t : kAllTypes) {
+    for (int64_t n : {32, 96, 576, 32 * 37}) {
+      Weights w = make_weights(t, 1, n, rng);
+      std::vector<float> y((size_t)n, -1.0f);
+      simd::dequantize_row_fast(t, w.bytes.data(), y.data(), n);
+      EXPECT_EQ(y, w.deq) << dtype_name(t) << " n=" << n;
     }
   }
 }

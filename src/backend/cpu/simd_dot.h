@@ -29,8 +29,8 @@ void axpy_f32(float a, const float* x, float* y, int64_t n);
 void scale_f32(float a, float* y, int64_t n);
 
 // Dequantize one row of n weights (n a multiple of the block size) of F16/BF16/Q8_0/Q4_0/Q4_1
-// to float; F32 is copied. Same values as quant::dequantize_row up to one rounding (the
-// SIMD path may fuse d*q+m).
+// to float; F32 is copied. Bit-identical to dequantize_row (quant/ggml_blocks.h): d*q is exact
+// in float32 (11-bit d times a 4- or 8-bit q), so fusing d*q+m changes nothing.
 void dequantize_row_fast(DType t, const void* src, float* dst, int64_t n);
 
 // A tile of dot products for matmul: out[t*ldo + r] = dot(w + r*ldw, x + t*ldx, n) for
