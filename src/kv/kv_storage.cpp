@@ -5,6 +5,8 @@
 #include <new>
 #include <string>
 
+#include "base/half.h"
+
 namespace frugal::kv {
 
 namespace {
@@ -17,13 +19,20 @@ Status check(const KvStorageParams& p) {
   if (cpu::kv_row_bytes(p.dtype, p.head_dim) < 0)
     return InvalidArgument(std::string("KV dtype ") + cpu::kv_dtype_name(p.dtype) +
                            " does not support head_dim " + std::to_string(p.head_dim));
+  if (p.block_size < cpu::kv_min_block_size(p.dtype))
+    return InvalidArgument(std::string("KV dtype ") + cpu::kv_dtype_name(p.dtype) +
+                           " needs a block size of at least " +
+                           std::to_string(cpu::kv_min_block_size(p.dtype)));
   return Status::Ok();
 }
 }  // namespace
 
 int64_t KvStorage::bytes_per_block(const KvStorageParams& p) {
   if (!check(p).ok()) return -1;
-  return 2LL * p.n_layers * p.block_size * p.n_kv_heads * cpu::kv_row_bytes(p.dtype, p.head_dim);
+  const int64_t rows = cpu::kv_row_bytes(p.dtype, p.head_dim, false) +
+                       cpu::kv_row_bytes(p.dtype, p.head_dim, true);
+  return (int64_t)p.n_layers * p.n_kv_heads *
+         (p.block_size * rows + cpu::kv_k_params_bytes(p.dtype, p.head_dim));
 }
 
 Result<int32_t> KvStorage::blocks_for_budget(const KvStorageParams& p, int64_t budget_bytes) {
@@ -41,9 +50,14 @@ Result<KvStorage> KvStorage::create(const KvStorageParams& p) {
   if (p.n_blocks < 1) return InvalidArgument("KV storage needs at least one block");
   KvStorage s;
   s.p_ = p;
-  s.row_bytes_ = cpu::kv_row_bytes(p.dtype, p.head_dim);
-  s.plane_ = (size_t)p.n_blocks * p.block_size * p.n_kv_heads * s.row_bytes_;
-  const size_t total = s.plane_ * 2 * p.n_layers;
+  s.k_row_ = cpu::kv_row_bytes(p.dtype, p.head_dim, false);
+  s.v_row_ = cpu::kv_row_bytes(p.dtype, p.head_dim, true);
+  s.k_params_ = cpu::kv_k_params_bytes(p.dtype, p.head_dim);
+  const size_t slots = (size_t)p.n_blocks * p.block_size * p.n_kv_heads;
+  s.plane_off_[1] = slots * s.k_row_;
+  s.plane_off_[2] = s.plane_off_[1] + slots * s.v_row_;
+  s.layer_bytes_ = s.plane_off_[2] + (size_t)p.n_blocks * p.n_kv_heads * s.k_params_;
+  const size_t total = s.layer_bytes_ * p.n_layers;
   try {
     s.data_.assign(total, 0);
     s.scales_.assign((size_t)p.n_layers * 2 * p.n_kv_heads, 1.0f);
@@ -86,30 +100,96 @@ Status KvStorage::write(int layer, std::span<const int32_t> table, int64_t pos, 
       }
     scales_set_[(size_t)layer] = 1;
   }
+  const bool kivi = p_.dtype == cpu::KvDType::kInt4Kivi;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t p = pos + t;
     const int32_t b = table[(size_t)(p / bs)];
     if (b < 0 || b >= p_.n_blocks) return InvalidArgument("KV write: block id out of range");
-    const size_t row0 = (((size_t)b * bs + p % bs) * H) * row_bytes_;
+    const size_t slot = ((size_t)b * bs + p % bs) * H;
     for (int h = 0; h < H; ++h) {
-      cpu::kv_quantize_row(p_.dtype, k + (t * H + h) * D, D, sc[h],
-                           base(layer, 0) + row0 + h * row_bytes_);
+      if (!kivi)
+        cpu::kv_quantize_row(p_.dtype, k + (t * H + h) * D, D, sc[h],
+                             base(layer, 0) + (slot + h) * k_row_);
       cpu::kv_quantize_row(p_.dtype, v + (t * H + h) * D, D, sc[H + h],
-                           base(layer, 1) + row0 + h * row_bytes_);
+                           base(layer, 1) + (slot + h) * v_row_);
     }
+  }
+  return kivi ? write_kivi_keys(layer, table, pos, n, k) : Status::Ok();
+}
+
+Status KvStorage::write_kivi_keys(int layer, std::span<const int32_t> table, int64_t pos,
+                                  int64_t n, const float* k) {
+  const int64_t bs = p_.block_size;
+  const int H = p_.n_kv_heads, D = p_.head_dim;
+  const size_t stage_layer = (size_t)bs * H * D;  // f16 values per layer of a staging buffer
+  std::vector<float> full;
+  auto quantize_block = [&](int32_t b, const float* x /* [bs][H*D] */) {
+    for (int h = 0; h < H; ++h)
+      cpu::kv_quantize_k_channels(x + h * D, (int64_t)H * D, (int)bs, D,
+                                  base(layer, 0) + ((size_t)b * bs * H + h) * k_row_,
+                                  (int64_t)H * k_row_,
+                                  base(layer, 2) + ((size_t)b * H + h) * k_params_);
+  };
+  for (int64_t t = 0; t < n;) {
+    const int64_t p = pos + t, slot = p % bs, run = std::min(bs - slot, n - t);
+    const int32_t b = table[(size_t)(p / bs)];
+    if (slot == 0 && run == bs) {  // a whole block in this write: straight from the floats
+      quantize_block(b, k + t * H * D);
+      if (layer == p_.n_layers - 1) stage_.erase(b);
+    } else {
+      auto it = stage_.find(b);
+      if (layer == 0 && slot == 0) {
+        try {
+          it = stage_.insert_or_assign(b, std::vector<uint16_t>(stage_layer * p_.n_layers)).first;
+        } catch (const std::bad_alloc&) {
+          return ResourceExhausted("cannot allocate the int4 key staging block");
+        }
+      }
+      if (it == stage_.end())
+        return InvalidArgument("KV write: int4 keys of a partial block were not staged (write "
+                               "positions in order, layer 0 first)");
+      uint16_t* st = it->second.data() + layer * stage_layer;
+      for (int64_t j = 0; j < run; ++j)
+        for (int e = 0; e < H * D; ++e)
+          st[(slot + j) * H * D + e] = f32_to_fp16(k[(t + j) * H * D + e]);
+      if (slot + run == bs) {  // the block is full: quantize it per channel
+        full.resize(stage_layer);
+        for (size_t e = 0; e < stage_layer; ++e) full[e] = fp16_to_f32(st[e]);
+        quantize_block(b, full.data());
+        if (layer == p_.n_layers - 1) stage_.erase(it);
+      }
+    }
+    t += run;
   }
   return Status::Ok();
 }
 
-void KvStorage::copy(const CopyOp& op) {
-  const size_t block = (size_t)p_.block_size * p_.n_kv_heads * row_bytes_;
-  const size_t n = (size_t)op.n_tokens * p_.n_kv_heads * row_bytes_;
-  for (int l = 0; l < p_.n_layers; ++l)
-    for (int kvi = 0; kvi < 2; ++kvi)
-      std::copy_n(base(l, kvi) + op.src * block, n, base(l, kvi) + op.dst * block);
+int64_t KvStorage::bytes() const {
+  int64_t n = (int64_t)data_.size();
+  for (const auto& [b, v] : stage_) n += (int64_t)(v.size() * sizeof(uint16_t));
+  return n;
 }
 
-cpu::PagedKvView KvStorage::view(int layer, std::span<const int32_t> table) const {
+void KvStorage::copy(const CopyOp& op) {
+  const size_t per_slot = (size_t)p_.n_kv_heads, bs = (size_t)p_.block_size;
+  const size_t n = (size_t)op.n_tokens * per_slot;
+  const size_t kp = (size_t)p_.n_kv_heads * k_params_;
+  for (int l = 0; l < p_.n_layers; ++l) {
+    std::copy_n(base(l, 0) + op.src * bs * per_slot * k_row_, n * k_row_,
+                base(l, 0) + op.dst * bs * per_slot * k_row_);
+    std::copy_n(base(l, 1) + op.src * bs * per_slot * v_row_, n * v_row_,
+                base(l, 1) + op.dst * bs * per_slot * v_row_);
+    std::copy_n(base(l, 2) + op.src * kp, kp, base(l, 2) + op.dst * kp);
+  }
+  auto it = stage_.find(op.src);
+  if (it != stage_.end()) {
+    std::vector<uint16_t> copy = it->second;
+    stage_.insert_or_assign(op.dst, std::move(copy));
+  }
+}
+
+cpu::PagedKvView KvStorage::view(int layer, std::span<const int32_t> table,
+                                 int64_t n_tokens) const {
   cpu::PagedKvView v;
   v.k = base(layer, 0);
   v.v = base(layer, 1);
@@ -123,6 +203,17 @@ cpu::PagedKvView KvStorage::view(int layer, std::span<const int32_t> table) cons
   }
   v.block_table = table;
   v.n_blocks = p_.n_blocks;
+  if (p_.dtype == cpu::KvDType::kInt4Kivi) {
+    v.k_params = base(layer, 2);
+    const int64_t bs = p_.block_size;
+    if (n_tokens > 0 && n_tokens % bs != 0 && n_tokens / bs < (int64_t)table.size()) {
+      auto it = stage_.find(table[(size_t)(n_tokens / bs)]);
+      if (it != stage_.end()) {
+        v.k_tail = it->second.data() + (size_t)layer * bs * p_.n_kv_heads * p_.head_dim;
+        v.tail_start = n_tokens / bs * bs;
+      }
+    }
+  }
   return v;
 }
 

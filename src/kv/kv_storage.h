@@ -1,11 +1,18 @@
-// The one allocation that holds every KV byte: [n_layers][K, V][n_blocks][block_size][n_kv_heads]
-// rows of the KV dtype (backend/cpu/kv_quant.h), so one layer's K (or V) is the base pointer the
-// paged attention kernels take (backend/cpu/attention_kv.h). Blocks are handed out by an
-// allocator (kv_allocator.h); this class only turns (block table, position) into bytes.
+// The one allocation that holds every KV byte. Per layer: the K plane
+// [n_blocks][block_size][n_kv_heads] K rows, the V plane (same shape, V rows), then (INT4_KIVI
+// only) the K parameter plane [n_blocks][n_kv_heads] (head_dim fp16 scale/min pairs each). Row
+// formats: backend/cpu/kv_quant.h. One layer's planes are the pointers the paged attention
+// kernels take (backend/cpu/attention_kv.h). Blocks are handed out by an allocator
+// (kv_allocator.h); this class only turns (block table, position) into bytes.
+// INT4_KIVI quantizes a block's keys per channel once the block is full; until then they are
+// kept as f16 in a staging buffer per partial block ([n_layers][block_size][n_kv_heads][head_dim],
+// allocated on the first write to the block, freed when the last layer fills it) — KIVI's
+// full-precision residual, at most one block per growing sequence.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/cpu/attention_kv.h"
@@ -29,36 +36,43 @@ class KvStorage {
   // Errors: bad shapes, block size, dtype/head_dim mismatch (InvalidArgument); allocation
   // failure (ResourceExhausted).
   static Result<KvStorage> create(const KvStorageParams& p);
-  // Bytes of one block over all layers, K and V; -1 for invalid parameters.
+  // Bytes of one block over all layers, K and V (and K parameters); -1 for invalid parameters.
   static int64_t bytes_per_block(const KvStorageParams& p);
   // floor(budget / bytes_per_block); InvalidArgument when that is < 1 (n_blocks is ignored).
   static Result<int32_t> blocks_for_budget(const KvStorageParams& p, int64_t budget_bytes);
 
   const KvStorageParams& params() const { return p_; }
-  int64_t bytes() const { return (int64_t)data_.size(); }
+  int64_t bytes() const;  // the allocation plus any INT4_KIVI staging
 
   // Quantizes and writes the K/V of n tokens at sequence positions [pos, pos + n):
   //   k, v: [n, n_kv_heads * head_dim] floats; table: the sequence's block table.
   // FP8: the first write to a layer fixes its per-head scales (max|x| * 4 / 448 per KV head,
   // unless set_fp8_scales was called); later values beyond 448*scale saturate.
+  // INT4_KIVI: layers of the same positions are written in order 0..n_layers-1.
   Status write(int layer, std::span<const int32_t> table, int64_t pos, int64_t n, const float* k,
                const float* v);
   // Copy-on-write / fork copies, all layers.
   void copy(const CopyOp& op);
   // Per-head FP8 scales of one layer ([n_kv_heads] each, > 0).
   Status set_fp8_scales(int layer, std::span<const float> k_scales, std::span<const float> v_scales);
-  // The kernel's view of one layer for a sequence.
-  cpu::PagedKvView view(int layer, std::span<const int32_t> table) const;
+  // The kernel's view of one layer for a sequence of n_tokens positions (INT4_KIVI needs it to
+  // find the partial last block's staging; -1: no partial block).
+  cpu::PagedKvView view(int layer, std::span<const int32_t> table, int64_t n_tokens = -1) const;
 
  private:
-  uint8_t* base(int layer, int kv) { return data_.data() + ((size_t)layer * 2 + kv) * plane_; }
-  const uint8_t* base(int layer, int kv) const {
-    return data_.data() + ((size_t)layer * 2 + kv) * plane_;
+  // which: 0 = K rows, 1 = V rows, 2 = K parameters.
+  uint8_t* base(int layer, int which) { return data_.data() + layer * layer_bytes_ + plane_off_[which]; }
+  const uint8_t* base(int layer, int which) const {
+    return data_.data() + layer * layer_bytes_ + plane_off_[which];
   }
+  Status write_kivi_keys(int layer, std::span<const int32_t> table, int64_t pos, int64_t n,
+                         const float* k);
 
   KvStorageParams p_;
-  int64_t row_bytes_ = 0;
-  size_t plane_ = 0;  // bytes of one layer's K (or V): n_blocks * block_size * n_kv_heads * row
+  int64_t k_row_ = 0, v_row_ = 0, k_params_ = 0;  // bytes: K row, V row, K params per (block, head)
+  size_t plane_off_[3] = {0, 0, 0};
+  size_t layer_bytes_ = 0;
+  std::unordered_map<int32_t, std::vector<uint16_t>> stage_;  // INT4_KIVI partial blocks
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // FP8: [n_layers][K, V][n_kv_heads]
   std::vector<uint8_t> scales_set_;  // per layer

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backend/cpu/attention_kv.h"
 #include "backend/cpu/ops.h"
 #include "quant/ggml_blocks.h"
 
@@ -38,6 +39,7 @@ Status LlamaRunner::forward(std::span<const int32_t> tokens, int64_t pos, KvCach
   const int64_t n_out = all_logits ? n : 1;
   if ((int64_t)logits.size() < n_out * c.vocab_size)
     return InvalidArgument("forward: logits buffer too small");
+  if (kv.paged()) FRUGAL_RETURN_IF_ERROR(kv.prepare(tokens, pos));
 
   for (int64_t b = 0; b < n; b += max_batch_) {
     const int64_t nb = std::min(max_batch_, n - b);
@@ -50,13 +52,13 @@ Status LlamaRunner::forward(std::span<const int32_t> tokens, int64_t pos, KvCach
       out = logits.data();
       first_out = nb - 1;
     }
-    forward_batch(tokens.data() + b, nb, pos + b, kv, out, first_out);
+    FRUGAL_RETURN_IF_ERROR(forward_batch(tokens.data() + b, nb, pos + b, kv, out, first_out));
   }
   return Status::Ok();
 }
 
-void LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv,
-                                float* logits, int64_t first_out) {
+Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv,
+                                  float* logits, int64_t first_out) {
   const ModelConfig& c = model_.config;
   const ModelWeights& w = model_.weights;
   const int64_t dim = c.dim, hd = c.head_dim(), kv_dim = c.kv_dim();
@@ -91,11 +93,19 @@ void LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, K
     for (int64_t i = 0; i < n; ++i) {
       cpu::rope(&q_[i * q_dim], c.n_heads, (int)hd, pos + i, c.rope_base, rope_style);
       cpu::rope(&k_[i * kv_dim], c.n_kv_heads, (int)hd, pos + i, c.rope_base, rope_style);
+      if (kv.paged()) continue;
       std::copy_n(&k_[i * kv_dim], kv_dim, kv.k(l, pos + i));
       std::copy_n(&v_[i * kv_dim], kv_dim, kv.v(l, pos + i));
     }
     // a = softmax(q·kᵀ/√d + causal_mask)·v   (GQA: each KV head serves kv_groups query heads)
-    if (n == 1) {
+    if (kv.paged()) {
+      // Paged: quantize on write into the blocks, then tiled prefill / paged decode.
+      FRUGAL_RETURN_IF_ERROR(kv.storage().write(l, kv.block_table(), pos, n, k_.data(), v_.data()));
+      const cpu::PagedKvView view = kv.storage().view(l, kv.block_table(), pos + n);
+      FRUGAL_RETURN_IF_ERROR(
+          n == 1 ? cpu::attention_paged_decode(view, c.n_heads, pos + 1, q_.data(), att_.data(), pool_)
+                 : cpu::attention_flash_prefill(view, c.n_heads, n, pos, q_.data(), att_.data(), pool_));
+    } else if (n == 1) {
       ap.n_kv = pos + 1;
       cpu::attention_decode(ap, q_.data(), kv.k(l, 0), kv.v(l, 0), att_.data(), pool_);
     } else {
@@ -115,7 +125,7 @@ void LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, K
     mm(L.w_down, gate_.data(), xb_.data());
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
   }
-  if (!logits || first_out >= n) return;
+  if (!logits || first_out >= n) return Status::Ok();
 
   // logits = lm_head(norm(x)) for the rows asked for             logits: [n - first_out, vocab]
   const int64_t n_out = n - first_out;
@@ -123,6 +133,7 @@ void LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos, K
     cpu::rmsnorm(&x_[i * dim], (const float*)w.output_norm.data, c.norm_eps, dim, &xb_[i * dim]);
   if (n_out == 1) cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_);
   else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_);
+  return Status::Ok();
 }
 
 }  // namespace frugal

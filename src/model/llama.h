@@ -18,6 +18,8 @@ class LlamaRunner {
   LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch = 256);
 
   // Runs `tokens` at positions [pos, pos + tokens.size()), appending their K/V to `kv`.
+  // A paged cache takes pos == 0 (restart) or pos == its length (append); a budget that cannot
+  // hold the tokens is ResourceExhausted.
   // logits receives [n_out, vocab] floats: n_out = tokens.size() when all_logits, else 1 (the
   // last token). Errors: empty input, a token id outside the vocabulary, or positions past the
   // cache's context (OutOfRange).
@@ -28,8 +30,8 @@ class LlamaRunner {
 
  private:
   // One pass of n <= max_batch_ tokens; logits for rows [first_out, n) go to `logits`.
-  void forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv, float* logits,
-                     int64_t first_out);
+  Status forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv, float* logits,
+                       int64_t first_out);
 
   const Model& model_;
   ThreadPool& pool_;

@@ -7,32 +7,32 @@ namespace frugal::planner {
 
 namespace {
 
-// Layout{bits, group, group_overhead_bits, pad_to_group, tensor_overhead_bytes}
+// Layouts: quant/layouts.h (Layout{bits, group, group_overhead_bits, pad_to_group, tensor_overhead_bytes}).
 constexpr WeightFormatInfo kWeightFormats[] = {
-    {"f32", "fp32,float32", "32-bit float", {32, 1, 0, false, 0}, false, ComputePath::kF32, 0},
-    {"f16", "fp16,float16,half", "16-bit float", {16, 1, 0, false, 0}, false, ComputePath::kBf16, 0},
-    {"bf16", "bfloat16", "bfloat16", {16, 1, 0, false, 0}, false, ComputePath::kBf16, 0},
+    {"f32", "fp32,float32", "32-bit float", quant::kLayoutF32, false, ComputePath::kF32, 0},
+    {"f16", "fp16,float16,half", "16-bit float", quant::kLayoutF16, false, ComputePath::kBf16, 0},
+    {"bf16", "bfloat16", "bfloat16", quant::kLayoutBF16, false, ComputePath::kBf16, 0},
     {"fp8", "f8,e4m3,fp8-e4m3,w8a8-fp8", "FP8 E4M3, one fp32 scale per tensor",
-     {8, 1, 0, false, 4}, true, ComputePath::kFp8, 1},
+     quant::kLayoutFp8Tensor, true, ComputePath::kFp8, 1},
     {"int8", "w8,w8a16,int8-channel", "int8 weights, fp16 scale per output channel",
-     {8, 0, 16, false, 0}, true, ComputePath::kBf16, 1},
+     quant::kLayoutInt8Channel, true, ComputePath::kBf16, 1},
     {"int4", "w4,int4-g128,w4g128,int4-sym", "int4 groups of 128, fp16 scale (symmetric)",
-     {4, 128, 16, false, 0}, true, ComputePath::kBf16, 2},
+     quant::int_layout(4, 128, quant::ZeroStorage::kNone), true, ComputePath::kBf16, 2},
     {"int4-asym", "int4-g128-asym,w4g128-asym", "int4 groups of 128, fp16 scale + fp16 zero",
-     {4, 128, 32, false, 0}, true, ComputePath::kBf16, 2},
+     quant::int_layout(4, 128, quant::ZeroStorage::kFp16), true, ComputePath::kBf16, 2},
     {"int4-gptq", "gptq,awq,int4-awq", "int4 g128, fp16 scale + packed 4-bit zero (GPTQ/AWQ)",
-     {4, 128, 20, false, 0}, true, ComputePath::kBf16, 2},
-    {"q8_0", "q8", "ggml Q8_0: fp16 d + int8[32] (34 B / 32)", {8, 32, 16, true, 0}, true,
+     quant::int_layout(4, 128, quant::ZeroStorage::kPacked), true, ComputePath::kBf16, 2},
+    {"q8_0", "q8", "ggml Q8_0: fp16 d + int8[32] (34 B / 32)", quant::kLayoutQ8_0, true,
      ComputePath::kBf16, 1},
-    {"q4_0", "", "ggml Q4_0: fp16 d + 16 B nibbles (18 B / 32)", {4, 32, 16, true, 0}, true,
+    {"q4_0", "", "ggml Q4_0: fp16 d + 16 B nibbles (18 B / 32)", quant::kLayoutQ4_0, true,
      ComputePath::kBf16, 2},
-    {"q4_1", "", "ggml Q4_1: fp16 d, m + 16 B nibbles (20 B / 32)", {4, 32, 32, true, 0}, true,
+    {"q4_1", "", "ggml Q4_1: fp16 d, m + 16 B nibbles (20 B / 32)", quant::kLayoutQ4_1, true,
      ComputePath::kBf16, 2},
     // Q4_K: 128 B of nibbles + 16 B (fp16 d, dmin, 12 B of 6-bit scales/mins) per 256.
-    {"q4_k", "q4_k_s", "ggml Q4_K (144 B / 256)", {4, 256, 128, true, 0}, true,
+    {"q4_k", "q4_k_s", "ggml Q4_K (144 B / 256)", quant::kLayoutQ4_K, true,
      ComputePath::kBf16, 3},
     // Q6_K: 192 B of 6-bit values + 16 B int8 scales + fp16 d per 256.
-    {"q6_k", "", "ggml Q6_K (210 B / 256)", {6, 256, 144, true, 0}, true, ComputePath::kBf16, 3},
+    {"q6_k", "", "ggml Q6_K (210 B / 256)", quant::kLayoutQ6_K, true, ComputePath::kBf16, 3},
 };
 static_assert(sizeof(kWeightFormats) / sizeof(kWeightFormats[0]) == (size_t)WeightFormat::kCount);
 
@@ -42,11 +42,11 @@ constexpr KvFormatInfo kKvFormats[] = {
     {"bf16", "", "bfloat16", {16, 1, 0, false, 0}, false},
     // Per-tensor scales (a few bytes per layer) are not counted.
     {"fp8", "f8,e4m3,fp8-e4m3", "FP8 E4M3, per-tensor scale", {8, 1, 0, false, 0}, true},
-    {"int8", "i8", "int8, fp16 scale per token and head", {8, 0, 16, false, 0}, true},
-    {"q8_0", "q8", "ggml Q8_0 blocks of 32 along head_dim", {8, 32, 16, true, 0}, true},
-    {"q4_0", "", "ggml Q4_0 blocks of 32 along head_dim", {4, 32, 16, true, 0}, true},
+    {"int8", "i8", "int8, fp16 scale per token and head", quant::kLayoutInt8Channel, true},
+    {"q8_0", "q8", "ggml Q8_0 blocks of 32 along head_dim", quant::kLayoutQ8_0, true},
+    {"q4_0", "", "ggml Q4_0 blocks of 32 along head_dim", quant::kLayoutQ4_0, true},
     {"int4", "i4,int4-g32", "int4 groups of 32 along head_dim, fp16 scale + zero",
-     {4, 32, 32, false, 0}, true},
+     quant::int_layout(4, 32, quant::ZeroStorage::kFp16), true},
 };
 static_assert(sizeof(kKvFormats) / sizeof(kKvFormats[0]) == (size_t)KvFormat::kCount);
 
@@ -99,30 +99,12 @@ std::string kv_format_names() {
   return s;
 }
 
-uint64_t layout_bytes(const Layout& l, int64_t row_len, int64_t rows) {
-  if (row_len <= 0 || rows <= 0) return 0;
-  const int64_t group = l.group == 0 ? row_len : l.group;
-  const int64_t groups = (row_len + group - 1) / group;
-  const int64_t stored = l.pad_to_group ? groups * group : row_len;
-  // Bits per row are integral for every format in the tables (bits * stored is a whole number
-  // because bits is 4, 6, 8, 16 or 32); compute in long double to keep 405B-scale totals exact.
-  const long double row_bits = (long double)stored * l.bits + (long double)groups * l.group_overhead_bits;
-  const long double total_bits = row_bits * (long double)rows;
-  return (uint64_t)std::ceil(total_bits / 8.0L) + (uint64_t)l.tensor_overhead_bytes;
-}
-
 uint64_t weight_tensor_bytes(WeightFormat f, int64_t in, int64_t out) {
   return layout_bytes(weight_format_info(f).layout, in, out);
 }
 
 double weight_bits_per_weight(WeightFormat f, int64_t in) {
-  Layout l = weight_format_info(f).layout;
-  l.tensor_overhead_bytes = 0;
-  // One row's bits, computed exactly (no byte rounding per row).
-  const int64_t group = l.group == 0 ? in : l.group;
-  const int64_t groups = (in + group - 1) / group;
-  const int64_t stored = l.pad_to_group ? groups * group : in;
-  return ((double)stored * l.bits + (double)groups * l.group_overhead_bits) / (double)in;
+  return quant::layout_bits_per_weight(weight_format_info(f).layout, in);
 }
 
 uint64_t kv_vector_bytes(KvFormat f, int64_t head_dim) {

@@ -1,6 +1,6 @@
-// Bytes of every weight and KV-cache format the planner knows: the single source of truth for
-// bits per weight. (This table moves to quant/layouts.h once quant/ owns the layouts; the planner
-// will then include that header instead. Keep the numbers here in step with REFERENCES.md.)
+// Bytes of every weight and KV-cache format the planner knows. The layouts (bits per weight, group
+// overheads) come from quant/layouts.h, the single source of truth; this table adds names,
+// aliases and compute paths.
 //
 // A weight matrix is [out, in] (out rows of `in` weights; quantization groups run along `in`).
 // A format stores each weight in `bits` bits, and each group of `group` consecutive weights of a
@@ -30,6 +30,8 @@
 #include <string>
 #include <string_view>
 
+#include "quant/layouts.h"
+
 namespace frugal::planner {
 
 // Which matrix-multiply peak a weight format runs at on a device that has it.
@@ -50,14 +52,8 @@ enum class KvFormat : uint8_t {
   kCount
 };
 
-// Storage geometry shared by weight and KV formats (see the header comment).
-struct Layout {
-  double bits = 16;               // bits per stored element
-  int64_t group = 1;              // elements per group along the row; 0 = whole row
-  double group_overhead_bits = 0; // scale/zero bits per group
-  bool pad_to_group = false;      // ggml blocks: rows padded to whole blocks
-  int64_t tensor_overhead_bytes = 0;
-};
+// Storage geometry shared by weight and KV formats: quant/layouts.h owns it.
+using Layout = quant::Layout;
 
 struct WeightFormatInfo {
   const char* name;          // canonical name, e.g. "int4"
@@ -92,7 +88,7 @@ std::string weight_format_names();
 std::string kv_format_names();
 
 // Bytes of `rows` rows of `row_len` elements in a layout (see the header comment for the rule).
-uint64_t layout_bytes(const Layout& l, int64_t row_len, int64_t rows);
+using quant::layout_bytes;
 // Bytes of a weight matrix [out, in].
 uint64_t weight_tensor_bytes(WeightFormat f, int64_t in, int64_t out);
 // Bits per weight for a row of `in` weights, scale/zero overhead included (tensor overhead not).

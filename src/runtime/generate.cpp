@@ -36,7 +36,12 @@ Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
     return OutOfRange("the prompt has " + std::to_string(prompt.size()) +
                       " tokens, more than the context size " + std::to_string(n_ctx));
 
-  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, n_ctx));
+  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, n_ctx, params.kv));
+  if ((int64_t)prompt.size() > kv.n_ctx())
+    return OutOfRange("the prompt has " + std::to_string(prompt.size()) +
+                      " tokens, more than the KV budget holds (" + std::to_string(kv.n_ctx()) +
+                      " tokens)");
+  n_ctx = kv.n_ctx();
   LlamaRunner runner(model, pool, params.prefill_batch);
   Sampler sampler(params.sampler);
   std::vector<float> logits(c.vocab_size);

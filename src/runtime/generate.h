@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
 
@@ -18,6 +19,7 @@ struct GenerateParams {
   int64_t n_ctx = 0;          // KV cache size; 0: prompt + max_new_tokens, capped at the model's
   bool ignore_eos = false;    // keep going past end-of-generation tokens
   int64_t prefill_batch = 256;
+  KvCacheOptions kv;          // cache kind (paged default), KV dtype, block size, budget
   SamplerParams sampler;
 };
 

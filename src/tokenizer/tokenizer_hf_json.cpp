@@ -27,6 +27,7 @@ using namespace tokenizer_internal;
 namespace {
 
 constexpr const char* kMetaspace = "\xE2\x96\x81";  // "▁"
+constexpr int kMaxDepth = 16;  // Sequence nesting accepted (real files use 1 or 2)
 
 Result<std::string> read_file(const std::string& path) {
   std::error_code ec;
@@ -57,12 +58,14 @@ std::string regex_escape(std::string_view s) {
 }
 
 // Byte-level pre-tokenizer stages. Sets *byte_level when a ByteLevel step is present.
-Status collect_stages(const json& node, std::vector<std::string>& patterns, bool* byte_level) {
+Status collect_stages(const json& node, std::vector<std::string>& patterns, bool* byte_level,
+                      int depth = 0) {
   if (node.is_null()) return Status::Ok();
+  if (depth > kMaxDepth) return Corrupt("tokenizer.json: pre-tokenizers nested too deeply");
   const std::string type = type_of(node);
   if (type == "Sequence") {
     for (const json& p : node.at("pretokenizers"))
-      FRUGAL_RETURN_IF_ERROR(collect_stages(p, patterns, byte_level));
+      FRUGAL_RETURN_IF_ERROR(collect_stages(p, patterns, byte_level, depth + 1));
     return Status::Ok();
   }
   if (type == "ByteLevel") {
@@ -95,12 +98,13 @@ Status collect_stages(const json& node, std::vector<std::string>& patterns, bool
 }
 
 // SentencePiece-style normalization: sets *prefix (Prepend "▁") and checks a Replace(" ", "▁").
-Status read_spm_normalizer(const json& node, bool* prefix, bool* replace) {
+Status read_spm_normalizer(const json& node, bool* prefix, bool* replace, int depth = 0) {
   if (node.is_null()) return Status::Ok();
+  if (depth > kMaxDepth) return Corrupt("tokenizer.json: normalizers nested too deeply");
   const std::string type = type_of(node);
   if (type == "Sequence") {
     for (const json& n : node.at("normalizers"))
-      FRUGAL_RETURN_IF_ERROR(read_spm_normalizer(n, prefix, replace));
+      FRUGAL_RETURN_IF_ERROR(read_spm_normalizer(n, prefix, replace, depth + 1));
     return Status::Ok();
   }
   if (type == "Prepend" && node.value("prepend", std::string()) == kMetaspace) {
@@ -117,10 +121,10 @@ Status read_spm_normalizer(const json& node, bool* prefix, bool* replace) {
 
 // add_bos / add_eos from a TemplateProcessing post-processor (possibly inside a Sequence).
 void read_post_processor(const json& node, const std::map<std::string, int32_t>& added,
-                         TokenizerSpec& s) {
+                         TokenizerSpec& s, int depth = 0) {
   const std::string type = type_of(node);
-  if (type == "Sequence" && node.contains("processors")) {
-    for (const json& p : node["processors"]) read_post_processor(p, added, s);
+  if (type == "Sequence" && node.contains("processors") && depth < kMaxDepth) {
+    for (const json& p : node["processors"]) read_post_processor(p, added, s, depth + 1);
     return;
   }
   if (type != "TemplateProcessing" || !node.contains("single")) return;

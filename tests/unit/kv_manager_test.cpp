@@ -212,7 +212,9 @@ void run_random_workload(KvAllocator& a, uint32_t seed, bool paged) {
   const KvStats s = a.stats();
   EXPECT_EQ(s.used_blocks, 0);  // no leak
   EXPECT_EQ(s.free_blocks, s.total_blocks);
-  if (paged) EXPECT_GT(s.reused_blocks, 0);
+  if (paged) {
+    EXPECT_GT(s.reused_blocks, 0);
+  }
 }
 
 TEST(KvManager, RandomizedPropertiesPaged) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/kv_quant.h"
+#include "backend/cpu/attention_kv.h"
 #include "kv/kv_storage.h"
 
 namespace frugal::cpu {
@@ -88,9 +89,57 @@ TEST(KvQuant, IntegerRowsRoundTripWithinHalfAStep) {
   }
 }
 
+// INT4_KIVI keys: per channel over the rows of a block, within half a step of the channel's
+// range; and through KvStorage written token by token (f16 staging of the partial block, then
+// per-channel quantization once full) the loader returns the same kind of values.
+TEST(KvQuant, Int4KiviKeysPerChannel) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int D = 64, n = 16;
+  std::vector<float> x((size_t)(n * D)), y((size_t)D);
+  for (int i = 0; i < n * D; ++i) x[(size_t)i] = nd(rng) * ((i % D) % 7 == 0 ? 8.0f : 1.0f) + (i % D) * 0.1f;
+  std::vector<uint8_t> rows((size_t)(n * D / 2)), params((size_t)kv_k_params_bytes(KvDType::kInt4Kivi, D));
+  kv_quantize_k_channels(x.data(), D, n, D, rows.data(), D / 2, params.data());
+  for (int j = 0; j < n; ++j) {
+    kv_dequantize_k_channels(rows.data() + j * D / 2, params.data(), D, y.data());
+    for (int c = 0; c < D; ++c) {
+      float lo = INFINITY, hi = -INFINITY;
+      for (int r = 0; r < n; ++r) lo = std::min(lo, x[(size_t)(r * D + c)]), hi = std::max(hi, x[(size_t)(r * D + c)]);
+      EXPECT_LE(std::fabs(y[(size_t)c] - x[(size_t)(j * D + c)]),
+                (hi - lo) / 15 * 0.52f + 2e-3f * (std::fabs(lo) + std::fabs(hi)));
+    }
+  }
+  // Storage: 2 layers, 2 heads, block 16, 40 positions written one token at a time.
+  kv::KvStorageParams p{2, 2, D, 16, 4, KvDType::kInt4Kivi};
+  auto st = kv::KvStorage::create(p);
+  ASSERT_TRUE(st.ok());
+  const std::vector<int32_t> table = {2, 0, 3};
+  std::vector<float> k((size_t)(40 * 2 * D)), v(k.size());
+  for (float& a : k) a = nd(rng);
+  for (float& a : v) a = nd(rng);
+  for (int64_t t = 0; t < 40; ++t)
+    for (int l = 0; l < 2; ++l)
+      ASSERT_TRUE(st->write(l, table, t, 1, &k[(size_t)(t * 2 * D)], &v[(size_t)(t * 2 * D)]).ok());
+  for (int l = 0; l < 2; ++l) {
+    const PagedKvView view = st->view(l, table, 40);
+    ASSERT_NE(view.k_tail, nullptr);
+    EXPECT_EQ(view.tail_start, 32);
+    for (int64_t t = 0; t < 40; ++t)
+      for (int h = 0; h < 2; ++h) {
+        kv_load_rows(view, false, h, t, 1, y.data());
+        for (int c = 0; c < D; ++c) {
+          const float want = k[(size_t)((t * 2 + h) * D + c)];
+          // tail: f16 rounding only; full blocks: 4-bit per channel (|x| < ~5 here).
+          EXPECT_NEAR(y[(size_t)c], want, t >= 32 ? 2e-3f * std::fabs(want) + 1e-6f : 0.4f) << t;
+        }
+      }
+  }
+  EXPECT_FALSE(kv::KvStorage::create({1, 1, D, 8, 4, KvDType::kInt4Kivi}).ok());  // block < 16
+}
+
 TEST(KvQuant, NamesRowSizesAndBudget) {
   for (KvDType t : {KvDType::kF32, KvDType::kF16, KvDType::kBF16, KvDType::kInt8, KvDType::kFp8,
-                    KvDType::kInt4}) {
+                    KvDType::kInt4, KvDType::kInt4Kivi}) {
     KvDType back;
     ASSERT_TRUE(parse_kv_dtype(kv_dtype_name(t), &back));
     EXPECT_EQ(back, t);

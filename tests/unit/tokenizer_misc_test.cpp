@@ -264,6 +264,18 @@ TEST_F(TokenizerJsonErrors, BadFilesGiveErrors) {
   j = valid();
   j["added_tokens"][0]["rstrip"] = true;
   EXPECT_EQ(load(j).status().code(), StatusCode::kUnsupported);
+  // Pre-tokenizer Sequences nested 10000 deep (written as text: building it as a json value
+  // would recurse in the test itself).
+  j = valid();
+  j.erase("pre_tokenizer");
+  std::string text = j.dump();
+  text.pop_back();  // the closing brace
+  text += ",\"pre_tokenizer\":";
+  for (int d = 0; d < 10000; ++d) text += "{\"type\":\"Sequence\",\"pretokenizers\":[";
+  text += "{\"type\":\"ByteLevel\"}";
+  for (int d = 0; d < 10000; ++d) text += "]}";
+  text += "}";
+  EXPECT_EQ(load_text(text).status().code(), StatusCode::kCorrupt);
   j = valid();
   j["pre_tokenizer"] = nullptr;  // neither byte-level nor SentencePiece-style
   EXPECT_EQ(load(j).status().code(), StatusCode::kUnsupported);

@@ -40,8 +40,8 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
     const int64_t last = start_pos + i1 - 1;  // the furthest position any row attends to
     for (int64_t t0 = 0; t0 <= last; t0 += BK) {
       const int nt = (int)std::min<int64_t>(BK, last + 1 - t0);
-      kvdetail::load_rows(kv, kv.k, kv.k_scale, h, t0, nt, kt);
-      kvdetail::load_rows(kv, kv.v, kv.v_scale, h, t0, nt, vt);
+      kv_load_rows(kv, false, h, t0, nt, kt);
+      kv_load_rows(kv, true, h, t0, nt, vt);
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t limit = start_pos + i;  // inclusive causal limit
         if (limit < t0) continue;

@@ -2,8 +2,11 @@
 // dequantize K/V rows inside the kernel (into tile-sized buffers only); the S x S score matrix
 // is never materialized.
 //
-// Cache layout of one layer (K and V alike), R = row bytes of the dtype (kv_quant.h):
+// Cache layout of one layer (K and V alike), R = row bytes of the dtype for K or V (kv_quant.h):
 //   row of (block b, slot s, KV head h) at base + ((b * block_size + s) * n_kv_heads + h) * R
+// INT4_KIVI keys also read k_params + (b * n_kv_heads + h) * head_dim * 4, and positions
+// >= tail_start (the partial last block) read f16 rows k_tail + ((p - tail_start) * n_kv_heads
+// + h) * head_dim instead of the block.
 // Position p of the sequence is block block_table[p / block_size], slot p % block_size.
 // Query head h reads KV head h / (n_heads / n_kv_heads) (GQA/MQA: shared, never copied).
 // scores = q.k / sqrt(head_dim); softmax over the causal window.
@@ -29,7 +32,15 @@ struct PagedKvView {
   const float* v_scale = nullptr;
   std::span<const int32_t> block_table;
   int64_t n_blocks = 0;            // blocks in the pool (bounds check of table entries)
+  // INT4_KIVI only: per-(block, head) channel parameters, and the f16 tail of a partial block.
+  const uint8_t* k_params = nullptr;
+  const uint16_t* k_tail = nullptr;
+  int64_t tail_start = INT64_MAX;
 };
+
+// Dequantizes K (value = false) or V rows of positions [t0, t0 + n) of KV head h into
+// dst ([n, head_dim] floats). The view must be valid for those positions.
+void kv_load_rows(const PagedKvView& kv, bool value, int h, int64_t t0, int n, float* dst);
 
 // One query token (decode): attends to positions [0, n_kv).
 //   q, out: [n_heads, head_dim]

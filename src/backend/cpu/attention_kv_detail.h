@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backend/cpu/attention_kv.h"
 #include "backend/cpu/simd_dot.h"
@@ -15,8 +16,9 @@ inline Status validate(const PagedKvView& kv, int n_heads, int64_t n_positions) 
     return InvalidArgument("attention: n_heads (" + std::to_string(n_heads) +
                            ") must be a positive multiple of n_kv_heads (" +
                            std::to_string(kv.n_kv_heads) + ")");
-  if (kv_row_bytes(kv.dtype, kv.head_dim) < 0)
+  if (kv_row_bytes(kv.dtype, kv.head_dim) < 0 || kv.block_size < kv_min_block_size(kv.dtype))
     return InvalidArgument("attention: head_dim " + std::to_string(kv.head_dim) +
+                           " or block size " + std::to_string(kv.block_size) +
                            " is not supported by KV dtype " + kv_dtype_name(kv.dtype));
   if (kv.block_size < 1) return InvalidArgument("attention: block size must be >= 1");
   if (n_positions < 1) return InvalidArgument("attention: no KV positions to attend to");
@@ -24,6 +26,12 @@ inline Status validate(const PagedKvView& kv, int n_heads, int64_t n_positions) 
   if ((int64_t)kv.block_table.size() < need)
     return InvalidArgument("attention: block table has " + std::to_string(kv.block_table.size()) +
                            " blocks, positions need " + std::to_string(need));
+  if (kv.dtype == KvDType::kInt4Kivi) {
+    const int64_t full = n_positions / kv.block_size * kv.block_size;
+    if (!kv.k_params) return InvalidArgument("attention: int4 (KIVI) keys need their parameters");
+    if (full < n_positions && (!kv.k_tail || kv.tail_start != full))
+      return InvalidArgument("attention: int4 (KIVI) keys of the partial last block need its f16 tail");
+  }
   for (int64_t i = 0; i < need; ++i)
     if (kv.block_table[(size_t)i] < 0 || kv.block_table[(size_t)i] >= kv.n_blocks)
       return InvalidArgument("attention: block id out of range in the block table");
@@ -34,23 +42,6 @@ inline const uint8_t* row_ptr(const PagedKvView& kv, const uint8_t* base, int64_
                               int64_t row_bytes) {
   const int64_t b = kv.block_table[(size_t)(pos / kv.block_size)];
   return base + ((b * kv.block_size + pos % kv.block_size) * kv.n_kv_heads + h) * row_bytes;
-}
-
-// Dequantizes rows [t0, t0 + n) of KV head h into dst ([n, head_dim] floats).
-inline void load_rows(const PagedKvView& kv, const uint8_t* base, const float* scales, int h,
-                      int64_t t0, int n, float* dst) {
-  const int d = kv.head_dim;
-  const int64_t rb = kv_row_bytes(kv.dtype, d);
-  const float s = scales ? scales[h] : 1.0f;
-  for (int j = 0; j < n; ++j) {
-    const uint8_t* src = row_ptr(kv, base, t0 + j, h, rb);
-    float* o = dst + (int64_t)j * d;
-    switch (kv.dtype) {
-      case KvDType::kF16: simd::dequantize_row_fast(DType::F16, src, o, d); break;
-      case KvDType::kBF16: simd::dequantize_row_fast(DType::BF16, src, o, d); break;
-      default: kv_dequantize_row(kv.dtype, src, d, s, o);
-    }
-  }
 }
 
 // Per-thread scratch of at least n floats; slot picks one of a few independent buffers.

@@ -1,10 +1,12 @@
 // Paged decode attention (one query token) with a flash-decoding split over positions.
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "backend/cpu/attention_kv_detail.h"
+#include "base/half.h"
 
 namespace frugal::cpu {
 
@@ -12,6 +14,54 @@ namespace {
 constexpr int kTile = 32;             // positions scored at once
 constexpr int64_t kMinChunk = 256;    // positions per work item (at least)
 }  // namespace
+
+void kv_load_rows(const PagedKvView& kv, bool value, int h, int64_t t0, int n, float* dst) {
+  const int d = kv.head_dim;
+  const int64_t rb = kv_row_bytes(kv.dtype, d, value);
+  const uint8_t* base = value ? kv.v : kv.k;
+  const float* scales = value ? kv.v_scale : kv.k_scale;
+  const float s = scales ? scales[h] : 1.0f;
+  const bool kivi_k = kv.dtype == KvDType::kInt4Kivi && !value;
+  // INT4_KIVI keys: the (block, head) channel parameters, decoded once per block.
+  float ksc[1024], kmn[1024];
+  int64_t params_block = -1;
+  for (int j = 0; j < n; ++j) {
+    const int64_t pos = t0 + j;
+    float* o = dst + (int64_t)j * d;
+    if (kivi_k && pos >= kv.tail_start) {  // partial last block: f16 staging rows
+      simd::dequantize_row_fast(DType::F16, kv.k_tail + ((pos - kv.tail_start) * kv.n_kv_heads + h) * d, o, d);
+      continue;
+    }
+    const uint8_t* src = kvdetail::row_ptr(kv, base, pos, h, rb);
+    switch (kv.dtype) {
+      case KvDType::kF16: simd::dequantize_row_fast(DType::F16, src, o, d); break;
+      case KvDType::kBF16: simd::dequantize_row_fast(DType::BF16, src, o, d); break;
+      case KvDType::kInt4Kivi:
+        if (!value) {
+          const int64_t b = kv.block_table[(size_t)(pos / kv.block_size)];
+          if (b != params_block) {
+            const uint8_t* pp = kv.k_params + (b * kv.n_kv_heads + h) * d * 4;
+            for (int c = 0; c < d; ++c) {
+              uint16_t s16, m16;
+              std::memcpy(&s16, pp + c * 4, 2);
+              std::memcpy(&m16, pp + c * 4 + 2, 2);
+              ksc[c] = fp16_to_f32(s16);
+              kmn[c] = fp16_to_f32(m16);
+            }
+            params_block = b;
+          }
+          for (int c = 0; c < d; c += 2) {
+            const uint8_t byte = src[c / 2];
+            o[c] = ksc[c] * (float)(byte & 15) + kmn[c];
+            o[c + 1] = ksc[c + 1] * (float)(byte >> 4) + kmn[c + 1];
+          }
+          break;
+        }
+        [[fallthrough]];
+      default: kv_dequantize_row(kv.dtype, src, d, s, o);
+    }
+  }
+}
 
 Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, const float* q,
                               float* out, ThreadPool& pool) {
@@ -42,7 +92,7 @@ Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, 
     const float* qh = q + (int64_t)h * G * D;
     for (int64_t t0 = t_begin; t0 < t_end; t0 += kTile) {
       const int nt = (int)std::min<int64_t>(kTile, t_end - t0);
-      kvdetail::load_rows(kv, kv.k, kv.k_scale, h, t0, nt, kt);
+      kv_load_rows(kv, false, h, t0, nt, kt);
       simd::DotTile dt;
       dt.w = kt; dt.ldw = D; dt.nr = nt;
       dt.x = qh; dt.ldx = D; dt.nt = G;
@@ -60,7 +110,7 @@ Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, 
         }
         for (int j = 0; j < nt; ++j) l[g] += sg[j] = std::exp(sg[j] - mx);
       }
-      kvdetail::load_rows(kv, kv.v, kv.v_scale, h, t0, nt, vt);
+      kv_load_rows(kv, true, h, t0, nt, vt);
       for (int j = 0; j < nt; ++j)
         for (int g = 0; g < G; ++g)
           simd::axpy_f32(s[g * kTile + j], vt + (int64_t)j * D, acc + (int64_t)g * D, D);

@@ -16,7 +16,8 @@ const char* kv_dtype_name(KvDType t) {
     case KvDType::kBF16: return "bf16";
     case KvDType::kInt8: return "int8";
     case KvDType::kFp8: return "fp8";
-    case KvDType::kInt4: return "int4";
+    case KvDType::kInt4: return "int4tok";
+    case KvDType::kInt4Kivi: return "int4";
   }
   return "?";
 }
@@ -25,7 +26,7 @@ bool parse_kv_dtype(std::string_view s, KvDType* out) {
   static const struct { const char* name; KvDType t; } kNames[] = {
       {"f32", KvDType::kF32},   {"f16", KvDType::kF16}, {"bf16", KvDType::kBF16},
       {"int8", KvDType::kInt8}, {"fp8", KvDType::kFp8}, {"fp8_e4m3", KvDType::kFp8},
-      {"int4", KvDType::kInt4}};
+      {"int4tok", KvDType::kInt4}, {"int4", KvDType::kInt4Kivi}, {"int4kivi", KvDType::kInt4Kivi}};
   for (const auto& n : kNames)
     if (s == n.name) {
       *out = n.t;
@@ -34,8 +35,12 @@ bool parse_kv_dtype(std::string_view s, KvDType* out) {
   return false;
 }
 
-int64_t kv_row_bytes(KvDType t, int d) {
+int64_t kv_row_bytes(KvDType t, int d, bool value) {
   if (d < 1 || d > 1024) return -1;
+  if (t == KvDType::kInt4Kivi) {
+    if (d % kKvInt4Group) return -1;
+    return value ? kv_row_bytes(KvDType::kInt4, d) : d / 2;
+  }
   switch (t) {
     case KvDType::kF32: return 4LL * d;
     case KvDType::kF16:
@@ -45,8 +50,44 @@ int64_t kv_row_bytes(KvDType t, int d) {
     case KvDType::kInt4:
       if (d % kKvInt4Group) return -1;
       return d / 2 + (d / kKvInt4Group) * 4LL;
+    case KvDType::kInt4Kivi: break;
   }
   return -1;
+}
+
+int64_t kv_k_params_bytes(KvDType t, int d) { return t == KvDType::kInt4Kivi ? 4LL * d : 0; }
+
+int kv_min_block_size(KvDType t) { return t == KvDType::kInt4Kivi ? 16 : 1; }
+
+void kv_quantize_k_channels(const float* x, int64_t ldx, int n, int d, uint8_t* dst, int64_t ldd,
+                            uint8_t* params) {
+  for (int j = 0; j < n; ++j) std::memset(dst + j * ldd, 0, (size_t)d / 2);
+  for (int c = 0; c < d; ++c) {
+    float lo = x[c], hi = x[c];
+    for (int j = 1; j < n; ++j) {
+      lo = std::min(lo, x[j * ldx + c]);
+      hi = std::max(hi, x[j * ldx + c]);
+    }
+    const uint16_t s16 = f32_to_fp16((hi - lo) / 15.0f), m16 = f32_to_fp16(lo);
+    const float s = fp16_to_f32(s16), m = fp16_to_f32(m16);
+    const float inv = s > 0 ? 1.0f / s : 0.0f;
+    for (int j = 0; j < n; ++j) {
+      const int q = std::clamp((int)std::nearbyint((x[j * ldx + c] - m) * inv), 0, 15);
+      dst[j * ldd + c / 2] |= (uint8_t)(c % 2 ? q << 4 : q);
+    }
+    std::memcpy(params + c * 4, &s16, 2);
+    std::memcpy(params + c * 4 + 2, &m16, 2);
+  }
+}
+
+void kv_dequantize_k_channels(const uint8_t* row, const uint8_t* params, int d, float* out) {
+  for (int c = 0; c < d; ++c) {
+    uint16_t s16, m16;
+    std::memcpy(&s16, params + c * 4, 2);
+    std::memcpy(&m16, params + c * 4 + 2, 2);
+    const int q = c % 2 ? row[c / 2] >> 4 : row[c / 2] & 15;
+    out[c] = fp16_to_f32(s16) * (float)q + fp16_to_f32(m16);
+  }
 }
 
 float fp8_e4m3_to_f32(uint8_t b) {
@@ -137,7 +178,8 @@ void kv_quantize_row(KvDType t, const float* x, int d, float head_scale, uint8_t
       for (int i = 0; i < d; ++i) dst[i] = f32_to_fp8_e4m3(x[i] * inv);
       return;
     }
-    case KvDType::kInt4: return quantize_int4(x, d, dst);
+    case KvDType::kInt4:
+    case KvDType::kInt4Kivi: return quantize_int4(x, d, dst);
   }
 }
 
@@ -175,7 +217,8 @@ void kv_dequantize_row(KvDType t, const uint8_t* src, int d, float head_scale, f
       for (int i = 0; i < d; ++i) out[i] = table.v[src[i]] * head_scale;
       return;
     }
-    case KvDType::kInt4: {
+    case KvDType::kInt4:
+    case KvDType::kInt4Kivi: {
       const uint8_t* params = src + d / 2;
       for (int g = 0; g < d / kKvInt4Group; ++g) {
         uint16_t s16, m16;

@@ -2,6 +2,8 @@
 // uses -march=native), scalar otherwise. Both paths accumulate in float32.
 #include "backend/cpu/simd_dot.h"
 
+#include <cstring>
+
 #include "base/half.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -113,6 +115,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
                    _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    prefetch_ahead(a + i);  // a is the weight row in matvec (streams from memory)
     for (int k = 0; k < 4; ++k)
       acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * k), _mm256_loadu_ps(b + i + 8 * k),
                                acc[k]);
@@ -131,6 +134,7 @@ float dot_f16(const uint16_t* w, const float* x, int64_t n) {
                    _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    prefetch_ahead(w + i);
     for (int k = 0; k < 4; ++k) {
       const __m256 wv = _mm256_cvtph_ps(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8 * k)));
@@ -152,6 +156,7 @@ float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
+    prefetch_ahead(w + i);
     for (int k = 0; k < 2; ++k) {
       const __m256i u = _mm256_cvtepu16_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8 * k)));

@@ -1,0 +1,277 @@
+#include "quant/model_quantizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backend/cpu/ops.h"
+#include "quant/ggml_blocks.h"
+#include "quant/smoothquant.h"
+
+namespace frugal::quant {
+
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::kRtn: return "rtn";
+    case Method::kGptq: return "gptq";
+    case Method::kAwq: return "awq";
+    case Method::kSmoothQuant: return "smoothquant";
+    case Method::kFp8: return "fp8";
+  }
+  return "?";
+}
+
+std::optional<Method> method_from_name(std::string_view s) {
+  for (Method m : {Method::kRtn, Method::kGptq, Method::kAwq, Method::kSmoothQuant, Method::kFp8})
+    if (s == method_name(m)) return m;
+  return std::nullopt;
+}
+
+Status validate_for_model(const ModelQuantOptions& o, const ModelConfig& c) {
+  if (o.method == Method::kFp8 || o.method == Method::kSmoothQuant) return Status::Ok();
+  if (o.method != Method::kRtn && o.quant.group == kPerTensor)
+    return InvalidArgument(fmt::format("{} needs per-channel or group-wise scales", method_name(o.method)));
+  for (int64_t cols : {c.dim, c.head_dim() * c.n_heads, c.hidden_dim}) {
+    Status st = validate(o.quant, cols);
+    if (!st.ok()) return InvalidArgument(st.message() + " (a row length of this model)");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::vector<int32_t>>> calibration_windows(const std::vector<int32_t>& tokens, int64_t n,
+                                                              int64_t len) {
+  if (n <= 0 || len <= 1) return InvalidArgument("calibration needs at least one window of 2+ tokens");
+  if ((int64_t)tokens.size() < n * len)
+    return InvalidArgument(fmt::format("calibration text has {} tokens; {} windows of {} need {}", tokens.size(), n,
+                                       len, n * len));
+  std::vector<std::vector<int32_t>> w;
+  const int64_t stride = n > 1 ? ((int64_t)tokens.size() - len) / (n - 1) : 0;
+  for (int64_t i = 0; i < n; ++i) w.emplace_back(tokens.begin() + i * stride, tokens.begin() + i * stride + len);
+  return w;
+}
+
+namespace {
+
+using Mat = std::vector<float>;
+
+Mat to_float(const TensorView& t) {
+  Mat out((size_t)t.numel());
+  for (int64_t r = 0; r < t.rows(); ++r) dequantize_row(t.dtype, t.row(r), out.data() + r * t.cols(), t.cols());
+  return out;
+}
+
+// Y [T, rows] = X [T, cols] · Wᵀ.
+void linear(ThreadPool& pool, const Mat& w, int64_t rows, int64_t cols, const Mat& x, int64_t T, Mat& y) {
+  TensorView v;
+  v.dtype = DType::F32;
+  v.shape = {rows, cols};
+  v.data = w.data();
+  v.nbytes = w.size() * sizeof(float);
+  y.assign((size_t)(T * rows), 0.0f);
+  cpu::matmul(v, x.data(), T, y.data(), pool);
+}
+
+void rmsnorm_rows(const Mat& x, const Mat& w, float eps, int64_t T, int64_t dim, Mat& y) {
+  y.resize(x.size());
+  for (int64_t t = 0; t < T; ++t) cpu::rmsnorm(x.data() + t * dim, w.data(), eps, dim, y.data() + t * dim);
+}
+
+// Every `step`-th token of X [T, n] (at most `max_tokens`), for the costlier searches.
+Mat subsample(const Mat& x, int64_t T, int64_t n, int64_t max_tokens, int64_t& out_T) {
+  const int64_t step = std::max<int64_t>(1, (T + max_tokens - 1) / max_tokens);
+  Mat s;
+  out_T = 0;
+  for (int64_t t = 0; t < T; t += step, ++out_T) s.insert(s.end(), x.begin() + t * n, x.begin() + (t + 1) * n);
+  return s;
+}
+
+struct Ctx {
+  const ModelQuantOptions& o;
+  ThreadPool& pool;
+};
+
+// Quantize one linear W [rows, cols] whose inputs are X [T, cols] (X unused by RTN/FP8).
+Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t rows, int64_t cols, const Mat& x,
+                                           int64_t T, const std::vector<double>* hessian) {
+  QuantizedLinearOut out;
+  out.rows = rows;
+  out.cols = cols;
+  switch (c.o.method) {
+    case Method::kRtn: {
+      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, c.o.quant));
+      out.effective = dequantize(q);
+      out.q = std::move(q);
+      break;
+    }
+    case Method::kFp8: {
+      FRUGAL_ASSIGN_OR_RETURN(Fp8Matrix q, quantize_fp8(w.data(), rows, cols, c.o.fp8, c.o.fp8_per_channel));
+      out.effective = dequantize(q);
+      out.fp8 = std::move(q);
+      break;
+    }
+    case Method::kSmoothQuant: {
+      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, {8, kPerChannel, true}));
+      out.effective = dequantize(q);
+      out.q = std::move(q);
+      break;
+    }
+    case Method::kGptq: {
+      GptqParams p = c.o.gptq;
+      p.quant = c.o.quant;
+      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_gptq(w.data(), rows, cols, *hessian, p));
+      out.effective = dequantize(q);
+      out.q = std::move(q);
+      break;
+    }
+    case Method::kAwq: {
+      AwqParams p = c.o.awq;
+      p.quant = c.o.quant;
+      int64_t Ts = 0;
+      const Mat xs = subsample(x, T, cols, 512, Ts);
+      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, awq_quantize_clipped(w.data(), rows, cols, xs.data(), Ts, p));
+      out.effective = dequantize(q);
+      out.q = std::move(q);
+      break;
+    }
+  }
+  return out;
+}
+
+// AWQ / SmoothQuant scale for linears sharing input X [T, n] that follow an RMSNorm: scales the
+// weights, divides the norm weight and X by s. Returns a note.
+Result<std::string> smooth_shared_input(const Ctx& c, std::vector<Mat*> ws, std::vector<int64_t> rows, Mat& norm,
+                                        Mat& x, int64_t T, int64_t n) {
+  std::vector<float> s;
+  std::string note;
+  if (c.o.method == Method::kAwq) {
+    AwqParams p = c.o.awq;
+    p.quant = c.o.quant;
+    int64_t Ts = 0;
+    const Mat xs = subsample(x, T, n, 256, Ts);
+    std::vector<LinearRef> refs;
+    for (size_t i = 0; i < ws.size(); ++i) refs.push_back({ws[i]->data(), rows[i]});
+    FRUGAL_ASSIGN_OR_RETURN(AwqScaleResult r, awq_search_scales(xs.data(), Ts, n, refs, p));
+    s = r.scales;
+    note = fmt::format("α={:.2f} err {:.3g}→{:.3g}", r.alpha, r.error_rtn, r.error);
+  } else if (c.o.method == Method::kSmoothQuant) {
+    std::vector<float> amax((size_t)n, 0.0f), wmax((size_t)n, 0.0f);
+    activation_absmax(x.data(), T, n, amax);
+    for (size_t i = 0; i < ws.size(); ++i) column_absmax(ws[i]->data(), rows[i], n, wmax);
+    FRUGAL_ASSIGN_OR_RETURN(s, smoothquant_scales(amax, wmax, c.o.smooth_alpha));
+    note = fmt::format("α={:.2f}", c.o.smooth_alpha);
+  } else {
+    return std::string();
+  }
+  for (size_t i = 0; i < ws.size(); ++i) awq_scale_weights(ws[i]->data(), rows[i], n, s);
+  awq_fold_into_norm(norm.data(), n, s);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < n; ++j) x[t * n + j] /= s[j];
+  return note;
+}
+
+}  // namespace
+
+Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions& o,
+                                        const std::vector<std::vector<int32_t>>& calib, ThreadPool& pool,
+                                        const std::function<void(const LayerProgress&)>& progress) {
+  FRUGAL_RETURN_IF_ERROR(validate_for_model(o, m.config));
+  const ModelConfig& cfg = m.config;
+  const bool calibrated = method_needs_calibration(o.method);
+  if (calibrated && calib.empty()) return InvalidArgument(fmt::format("{} needs calibration windows", method_name(o.method)));
+  const int64_t dim = cfg.dim, hd = cfg.head_dim(), qd = hd * cfg.n_heads, kvd = cfg.kv_dim(), hid = cfg.hidden_dim;
+  const int64_t len = calibrated ? (int64_t)calib[0].size() : 0;
+  const int64_t T = calibrated ? len * (int64_t)calib.size() : 0;
+  Ctx c{o, pool};
+
+  // Hidden states of all calibration tokens [T, dim], from the embedding table.
+  Mat X;
+  if (calibrated) {
+    X.resize((size_t)(T * dim));
+    const TensorView& emb = m.weights.token_embd;
+    for (size_t w = 0; w < calib.size(); ++w) {
+      if ((int64_t)calib[w].size() != len) return InvalidArgument("calibration windows differ in length");
+      for (int64_t i = 0; i < len; ++i) {
+        const int32_t tok = calib[w][i];
+        if (tok < 0 || tok >= emb.rows()) return OutOfRange(fmt::format("calibration token {} out of range", tok));
+        dequantize_row(emb.dtype, emb.row(tok), X.data() + ((int64_t)w * len + i) * dim, dim);
+      }
+    }
+  }
+
+  ModelQuantResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  Mat xn, q, k, v, att, y, g, u;
+  for (int L = 0; L < cfg.n_layers; ++L) {
+    const LayerWeights& lw = m.weights.layers[L];
+    QuantizedLayer ql;
+    ql.attn_norm = to_float(lw.attn_norm);
+    ql.ffn_norm = to_float(lw.ffn_norm);
+    Mat W[7] = {to_float(lw.wq), to_float(lw.wk), to_float(lw.wv), to_float(lw.wo),
+                to_float(lw.w_gate), to_float(lw.w_up), to_float(lw.w_down)};
+    const int64_t rows[7] = {qd, kvd, kvd, dim, hid, hid, dim};
+    const int64_t cols[7] = {dim, dim, dim, qd, dim, dim, hid};
+    std::string note;
+    if (!calibrated) {
+      for (int i = 0; i < 7; ++i) {
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], rows[i], cols[i], X, 0, nullptr));
+      }
+    } else {
+      // ---- attention: q, k, v share xn = attn_norm(X)
+      rmsnorm_rows(X, ql.attn_norm, cfg.norm_eps, T, dim, xn);
+      FRUGAL_ASSIGN_OR_RETURN(std::string n1, smooth_shared_input(c, {&W[0], &W[1], &W[2]}, {qd, kvd, kvd},
+                                                                  ql.attn_norm, xn, T, dim));
+      std::optional<HessianAccumulator> h;
+      if (o.method == Method::kGptq) { h.emplace(dim); h->add(xn.data(), T); }
+      for (int i = 0; i < 3; ++i) {
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], rows[i], cols[i], xn, T, h ? &h->hessian() : nullptr));
+      }
+      linear(pool, ql.linears[0].effective, qd, dim, xn, T, q);
+      linear(pool, ql.linears[1].effective, kvd, dim, xn, T, k);
+      linear(pool, ql.linears[2].effective, kvd, dim, xn, T, v);
+      const cpu::RopeStyle style = cfg.rope_layout == RopeLayout::kHalf ? cpu::RopeStyle::kHalf : cpu::RopeStyle::kAdjacent;
+      for (int64_t t = 0; t < T; ++t) {
+        cpu::rope(q.data() + t * qd, cfg.n_heads, (int)hd, t % len, cfg.rope_base, style);
+        cpu::rope(k.data() + t * kvd, cfg.n_kv_heads, (int)hd, t % len, cfg.rope_base, style);
+      }
+      att.assign((size_t)(T * qd), 0.0f);
+      cpu::AttentionParams ap{cfg.n_heads, cfg.n_kv_heads, (int)hd, len, kvd};
+      for (size_t w = 0; w < calib.size(); ++w) {
+        const int64_t off = (int64_t)w * len;
+        cpu::attention_prefill(ap, len, 0, q.data() + off * qd, k.data() + off * kvd, v.data() + off * kvd,
+                               att.data() + off * qd, pool);
+      }
+      if (o.method == Method::kGptq) { h.emplace(qd); h->add(att.data(), T); }
+      FRUGAL_ASSIGN_OR_RETURN(ql.linears[3], quantize_linear(c, W[3], dim, qd, att, T, h ? &h->hessian() : nullptr));
+      linear(pool, ql.linears[3].effective, dim, qd, att, T, y);
+      for (size_t i = 0; i < X.size(); ++i) X[i] += y[i];
+      // ---- MLP: gate, up share xn = ffn_norm(X)
+      rmsnorm_rows(X, ql.ffn_norm, cfg.norm_eps, T, dim, xn);
+      FRUGAL_ASSIGN_OR_RETURN(std::string n2, smooth_shared_input(c, {&W[4], &W[5]}, {hid, hid}, ql.ffn_norm, xn, T, dim));
+      if (o.method == Method::kGptq) { h.emplace(dim); h->add(xn.data(), T); }
+      for (int i = 4; i < 6; ++i) {
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], hid, dim, xn, T, h ? &h->hessian() : nullptr));
+      }
+      linear(pool, ql.linears[4].effective, hid, dim, xn, T, g);
+      linear(pool, ql.linears[5].effective, hid, dim, xn, T, u);
+      cpu::swiglu(g.data(), u.data(), g.data(), (int64_t)g.size());
+      if (o.method == Method::kGptq) { h.emplace(hid); h->add(g.data(), T); }
+      FRUGAL_ASSIGN_OR_RETURN(ql.linears[6], quantize_linear(c, W[6], dim, hid, g, T, h ? &h->hessian() : nullptr));
+      linear(pool, ql.linears[6].effective, dim, hid, g, T, y);
+      for (size_t i = 0; i < X.size(); ++i) X[i] += y[i];
+      ql.norms_changed = o.method == Method::kAwq || o.method == Method::kSmoothQuant;
+      if (!n1.empty()) note = fmt::format("layer {}: attn {}, mlp {}", L, n1, n2);
+    }
+    if (!note.empty()) res.notes.push_back(note);
+    res.layers.push_back(std::move(ql));
+    if (progress) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress({L + 1, cfg.n_layers, el, el / (L + 1) * (cfg.n_layers - L - 1)});
+    }
+  }
+  return res;
+}
+
+}  // namespace frugal::quant
