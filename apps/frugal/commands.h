@@ -10,5 +10,6 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_info_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_plan_subcommand(CLI::App& app, int& exit_code);
+CLI::App* add_quantize_subcommand(CLI::App& app, int& exit_code);
 
 }  // namespace frugal::cli

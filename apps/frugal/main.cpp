@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   frugal::cli::add_info_subcommand(app, exit_code);
   frugal::cli::add_perplexity_subcommand(app, exit_code);
   frugal::cli::add_plan_subcommand(app, exit_code);
+  frugal::cli::add_quantize_subcommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -88,9 +88,28 @@ Mat subsample(const Mat& x, int64_t T, int64_t n, int64_t max_tokens, int64_t& o
   return s;
 }
 
+// ‖(W − E)·Xᵀ‖² / ‖W·Xᵀ‖² over X [T, cols].
+double rel_output_error(const Mat& w, const Mat& e, int64_t rows, int64_t cols, const Mat& x, int64_t T) {
+  double num = 0, den = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < T; ++t) {
+      float a = 0, b = 0;
+      const float* xt = x.data() + t * cols;
+      for (int64_t j = 0; j < cols; ++j) {
+        a += w[r * cols + j] * xt[j];
+        b += (w[r * cols + j] - e[r * cols + j]) * xt[j];
+      }
+      num += (double)b * b;
+      den += (double)a * a;
+    }
+  return den > 0 ? num / den : 0;
+}
+
 struct Ctx {
   const ModelQuantOptions& o;
   ThreadPool& pool;
+  bool passthrough = false;  // keep float weights (checks the runner against the engine)
+  std::vector<std::pair<double, double>>* errors = nullptr;  // (rtn, method) per linear
 };
 
 // Quantize one linear W [rows, cols] whose inputs are X [T, cols] (X unused by RTN/FP8).
@@ -99,6 +118,10 @@ Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t r
   QuantizedLinearOut out;
   out.rows = rows;
   out.cols = cols;
+  if (c.passthrough) {
+    out.effective = w;
+    return out;
+  }
   switch (c.o.method) {
     case Method::kRtn: {
       FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, c.o.quant));
@@ -137,6 +160,14 @@ Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t r
       break;
     }
   }
+  if (c.errors && c.o.method == Method::kGptq) {
+    // Relative output error of plain RTN vs GPTQ on ≤ 256 of the calibration tokens.
+    int64_t Ts = 0;
+    const Mat xs = subsample(x, T, cols, 256, Ts);
+    FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix r, quantize_rtn(w.data(), rows, cols, c.o.quant));
+    c.errors->push_back({rel_output_error(w, dequantize(r), rows, cols, xs, Ts),
+                         rel_output_error(w, out.effective, rows, cols, xs, Ts)});
+  }
   return out;
 }
 
@@ -146,6 +177,7 @@ Result<std::string> smooth_shared_input(const Ctx& c, std::vector<Mat*> ws, std:
                                         Mat& x, int64_t T, int64_t n) {
   std::vector<float> s;
   std::string note;
+  if (c.passthrough) return std::string();
   if (c.o.method == Method::kAwq) {
     AwqParams p = c.o.awq;
     p.quant = c.o.quant;
@@ -174,17 +206,20 @@ Result<std::string> smooth_shared_input(const Ctx& c, std::vector<Mat*> ws, std:
 
 }  // namespace
 
-Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions& o,
-                                        const std::vector<std::vector<int32_t>>& calib, ThreadPool& pool,
-                                        const std::function<void(const LayerProgress&)>& progress) {
-  FRUGAL_RETURN_IF_ERROR(validate_for_model(o, m.config));
+namespace {
+
+Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
+                                   const std::vector<std::vector<int32_t>>& calib, ThreadPool& pool,
+                                   const std::function<void(const LayerProgress&)>& progress, bool passthrough,
+                                   std::vector<float>* final_hidden) {
   const ModelConfig& cfg = m.config;
-  const bool calibrated = method_needs_calibration(o.method);
+  const bool calibrated = passthrough || method_needs_calibration(o.method);
   if (calibrated && calib.empty()) return InvalidArgument(fmt::format("{} needs calibration windows", method_name(o.method)));
   const int64_t dim = cfg.dim, hd = cfg.head_dim(), qd = hd * cfg.n_heads, kvd = cfg.kv_dim(), hid = cfg.hidden_dim;
   const int64_t len = calibrated ? (int64_t)calib[0].size() : 0;
   const int64_t T = calibrated ? len * (int64_t)calib.size() : 0;
-  Ctx c{o, pool};
+  std::vector<std::pair<double, double>> errs;
+  Ctx c{o, pool, passthrough, &errs};
 
   // Hidden states of all calibration tokens [T, dim], from the embedding table.
   Mat X;
@@ -264,6 +299,13 @@ Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions&
       ql.norms_changed = o.method == Method::kAwq || o.method == Method::kSmoothQuant;
       if (!n1.empty()) note = fmt::format("layer {}: attn {}, mlp {}", L, n1, n2);
     }
+    if (!errs.empty()) {
+      note += fmt::format("{}rel. output error rtn→{}:", note.empty() ? fmt::format("layer {}: ", L) : ", ",
+                          method_name(o.method));
+      for (size_t i = 0; i < errs.size() && i < 7; ++i)
+        note += fmt::format(" {} {:.2e}→{:.2e}", kLinearNames[i], errs[i].first, errs[i].second);
+      errs.clear();
+    }
     if (!note.empty()) res.notes.push_back(note);
     res.layers.push_back(std::move(ql));
     if (progress) {
@@ -271,7 +313,30 @@ Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions&
       progress({L + 1, cfg.n_layers, el, el / (L + 1) * (cfg.n_layers - L - 1)});
     }
   }
+  if (final_hidden) *final_hidden = std::move(X);
   return res;
+}
+
+}  // namespace
+
+Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions& o,
+                                        const std::vector<std::vector<int32_t>>& calib, ThreadPool& pool,
+                                        const std::function<void(const LayerProgress&)>& progress) {
+  FRUGAL_RETURN_IF_ERROR(validate_for_model(o, m.config));
+  return run_model(m, o, calib, pool, progress, false, nullptr);
+}
+
+Result<std::vector<float>> calibration_forward_logits(const Model& m, const std::vector<int32_t>& window,
+                                                      ThreadPool& pool) {
+  std::vector<float> X;
+  FRUGAL_RETURN_IF_ERROR(run_model(m, ModelQuantOptions{}, {window}, pool, {}, true, &X).status());
+  const int64_t dim = m.config.dim;
+  const Mat norm = to_float(m.weights.output_norm);
+  Mat xn(dim), logits;
+  cpu::rmsnorm(X.data() + (int64_t)(window.size() - 1) * dim, norm.data(), m.config.norm_eps, dim, xn.data());
+  const Mat out = to_float(m.weights.output);
+  linear(pool, out, m.weights.output.rows(), dim, xn, 1, logits);
+  return logits;
 }
 
 }  // namespace frugal::quant

@@ -80,6 +80,11 @@ Result<ModelQuantResult> quantize_model(const Model& m, const ModelQuantOptions&
                                         const std::vector<std::vector<int32_t>>& calib, ThreadPool& pool,
                                         const std::function<void(const LayerProgress&)>& progress = {});
 
+// The calibration runner alone with float weights: logits of the window's last token (checks
+// the runner against the engine's forward pass).
+Result<std::vector<float>> calibration_forward_logits(const Model& m, const std::vector<int32_t>& window,
+                                                      ThreadPool& pool);
+
 // Calibration windows: n windows of len tokens at evenly spaced offsets of `tokens`.
 // InvalidArgument when the text is too short.
 Result<std::vector<std::vector<int32_t>>> calibration_windows(const std::vector<int32_t>& tokens, int64_t n,

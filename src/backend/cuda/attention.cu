@@ -1,0 +1,400 @@
+// Paged decode attention: split-K kernel, merge kernel, naive reference (see attention.cuh).
+#include <cmath>
+#include <string>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/check.cuh"
+#include "backend/cuda/memory.cuh"
+
+namespace frugal::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;  // 4 warps per split block
+constexpr int kUnroll = 4;     // positions per row group whose K/V loads are issued together
+constexpr int kMergeThreads = 256;
+constexpr int kTableCache = 256;  // block-table entries a split block stages in shared memory
+constexpr int kMaxSplits = 8192;  // merge kernel's shared memory: (kMaxSplits + 256) floats
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ void bf16x8(const uint4 v, float* f) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// Workspace layout: acc [n_seqs, n_heads, n_splits, D] floats, then ml [n_seqs, n_heads,
+// n_splits, 2] floats (base-2 running max of scaled scores, sum of exponentials).
+//
+// Block: kThreads threads split into row groups of D/8 lanes; each lane owns 8 dimensions
+// (one 16-byte load of K and of V per position). Row group r of the block handles positions
+// start + r, start + r + NRG, ... (kUnroll per iteration, loads issued together), keeping an online
+// softmax state per query head of the group. The NRG states are merged in shared memory.
+template <int D, int MAXG>
+__global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
+    paged_decode_split_kernel(PagedDecodeParams p, int split_size, int n_splits,
+                              int block_shift) {
+  constexpr int LANES = D / 8;              // lanes per row group
+  constexpr int RPW = 32 / LANES;           // row groups per warp
+  constexpr int NRG = (kThreads / 32) * RPW;
+  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
+  const int G = p.n_heads / p.n_kv_heads;
+  const int seq_len = p.seq_lens[seq];
+  const int start = split * split_size;
+  if (start >= seq_len) return;  // the merge reads only splits that start inside the sequence
+  const int end = min(seq_len, start + split_size);
+
+  const int lane = threadIdx.x & 31;
+  const int sub = lane / LANES;            // row group within the warp
+  const int dl = (lane % LANES) * 8;       // first dimension of this lane
+  const int rg = (threadIdx.x >> 5) * RPW + sub;
+  const float qscale = (p.scale > 0.0f ? p.scale : rsqrtf((float)D)) * kLog2e;
+
+  float q[MAXG][8];
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      q[g][j] = g < G ? p.q[((int64_t)seq * p.n_heads + kvh * G + g) * D + dl + j] * qscale : 0.f;
+  }
+  float m[MAXG], l[MAXG], acc[MAXG][8];
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[g][j] = 0.0f;
+  }
+  const int32_t* table = p.block_tables + (int64_t)seq * p.max_blocks_per_seq;
+  const int64_t head_off = (int64_t)kvh * D + dl;
+  bool bad = false;
+  // The split's block-table entries, staged once so the position loop has no dependent
+  // table load (falls back to global reads when the split spans more than kTableCache blocks).
+  __shared__ int32_t sm_table[kTableCache];
+  const int first_bi = start / p.block_size;
+  const int n_bi = (end - 1) / p.block_size - first_bi + 1;
+  const bool staged = n_bi <= kTableCache;
+  if (staged)
+    for (int i = threadIdx.x; i < n_bi; i += kThreads) sm_table[i] = table[first_bi + i];
+  __syncthreads();
+
+  for (int base = start; base < end; base += kUnroll * NRG) {
+    uint4 kv[kUnroll], vv[kUnroll];
+    bool valid[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int pos = base + u * NRG + rg;
+      valid[u] = pos < end;
+      kv[u] = vv[u] = make_uint4(0, 0, 0, 0);
+      if (valid[u]) {
+        const int bi = block_shift >= 0 ? pos >> block_shift : pos / p.block_size;
+        const int slot = block_shift >= 0 ? pos & (p.block_size - 1) : pos % p.block_size;
+        const int32_t blk = staged ? sm_table[bi - first_bi] : table[bi];
+        if (blk < 0 || blk >= p.n_blocks) {
+          bad = true;
+          valid[u] = false;
+        } else {
+          const int64_t row =
+              (((int64_t)blk * p.block_size + slot) * p.n_kv_heads) * D + head_off;
+          kv[u] = __ldcs(reinterpret_cast<const uint4*>(p.k_cache + row));
+          vv[u] = __ldcs(reinterpret_cast<const uint4*>(p.v_cache + row));
+        }
+      }
+    }
+    // Scores of the kUnroll positions for every query head of the group (-inf where invalid).
+    float sc[kUnroll][MAXG];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float kf[8];
+      bf16x8(kv[u], kf);
+#pragma unroll
+      for (int g = 0; g < MAXG; ++g) {
+        if (g >= G) break;
+        float d = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) d += q[g][j] * kf[j];
+#pragma unroll
+        for (int off = LANES / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        sc[u][g] = valid[u] ? d : -INFINITY;
+      }
+    }
+    // One online-softmax step per tile: a single rescale of the state, then the tile's terms.
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+      if (g >= G) break;
+      float mx = m[g];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) mx = fmaxf(mx, sc[u][g]);
+      if (mx == -INFINITY) continue;  // nothing valid yet
+      const float corr = exp2f(m[g] - mx);
+      l[g] *= corr;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[g][j] *= corr;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const float pr = exp2f(sc[u][g] - mx);
+        float vf[8];
+        bf16x8(vv[u], vf);
+        l[g] += pr;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[g][j] += pr * vf[j];
+      }
+      m[g] = mx;
+    }
+  }
+
+  // Merge the NRG row-group states of the block.
+  __shared__ float sm_m[NRG][MAXG], sm_l[NRG][MAXG];
+  __shared__ float sm_acc[NRG][MAXG][D];
+  const bool any_bad = __syncthreads_or(bad);
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g) {
+    if (g >= G) break;
+    if (lane % LANES == 0) {
+      sm_m[rg][g] = m[g];
+      sm_l[rg][g] = l[g];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) sm_acc[rg][g][dl + j] = acc[g][j];
+  }
+  __syncthreads();
+  const int64_t n_heads = p.n_heads;
+  float* ws_acc = static_cast<float*>(p.workspace);
+  float* ws_ml = ws_acc + (int64_t)p.n_seqs * n_heads * n_splits * D;
+  for (int idx = threadIdx.x; idx < G * D; idx += kThreads) {
+    const int g = idx / D, d = idx % D;
+    float M = -INFINITY;
+    for (int r = 0; r < NRG; ++r) M = fmaxf(M, sm_m[r][g]);
+    float L = 0.0f, A = 0.0f;
+    if (M != -INFINITY) {
+      for (int r = 0; r < NRG; ++r) {
+        const float w = exp2f(sm_m[r][g] - M);
+        L += sm_l[r][g] * w;
+        A += sm_acc[r][g][d] * w;
+      }
+    }
+    if (any_bad) L = NAN;
+    const int64_t part = ((int64_t)seq * n_heads + kvh * G + g) * n_splits + split;
+    ws_acc[part * D + d] = A;
+    if (d == 0) {
+      ws_ml[part * 2] = M;
+      ws_ml[part * 2 + 1] = L;
+    }
+  }
+}
+
+// grid (n_heads, n_seqs), kMergeThreads threads: out = sum_i w_i acc_i / sum_i w_i l_i with
+// w_i = 2^(m_i - M). All loads of a step are independent (a serial loop over splits would pay
+// one memory latency per split). Dynamic shared memory: n_splits weights + kMergeThreads floats.
+__global__ void __launch_bounds__(kMergeThreads)
+    paged_decode_merge_kernel(PagedDecodeParams p, int split_size, int n_splits) {
+  extern __shared__ float sh[];
+  float* w = sh;                  // [n_splits]
+  float* part_acc = sh + n_splits;  // [kMergeThreads]
+  __shared__ float red[kMergeThreads / 32];
+  __shared__ float bcast;
+  const int h = blockIdx.x, seq = blockIdx.y, tid = threadIdx.x, lane = tid & 31;
+  const int D = p.head_dim;
+  const int used = (p.seq_lens[seq] + split_size - 1) / split_size;
+  const int64_t first = ((int64_t)seq * p.n_heads + h) * n_splits;
+  const float* ws_acc = static_cast<const float*>(p.workspace);
+  const float* ws_ml = ws_acc + (int64_t)p.n_seqs * p.n_heads * n_splits * D;
+
+  float x = -INFINITY;  // 1. M = max of the partial maxima
+  for (int i = tid; i < used; i += kMergeThreads) x = fmaxf(x, ws_ml[(first + i) * 2]);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, off));
+  if (lane == 0) red[tid >> 5] = x;
+  __syncthreads();
+  if (tid == 0) {
+    float M = -INFINITY;
+    for (int i = 0; i < kMergeThreads / 32; ++i) M = fmaxf(M, red[i]);
+    bcast = M;
+  }
+  __syncthreads();
+  const float M = bcast;
+  float lsum = 0.0f;  // 2. weights and L = sum w_i l_i
+  for (int i = tid; i < used; i += kMergeThreads) {
+    const float wi = exp2f(ws_ml[(first + i) * 2] - M);
+    w[i] = wi;
+    lsum += wi * ws_ml[(first + i) * 2 + 1];
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) lsum += __shfl_xor_sync(0xffffffffu, lsum, off);
+  __syncthreads();  // w[] complete; red[] free again
+  if (lane == 0) red[tid >> 5] = lsum;
+  __syncthreads();
+  if (tid == 0) {
+    float L = 0.0f;
+    for (int i = 0; i < kMergeThreads / 32; ++i) L += red[i];
+    bcast = L;
+  }
+  // 3. acc: thread (part, d) sums splits part, part + parts, ...
+  const int parts = kMergeThreads / D;
+  const int d = tid % D, part = tid / D;
+  float a = 0.0f;
+  if (part < parts) {
+#pragma unroll 4
+    for (int i = part; i < used; i += parts) a += w[i] * ws_acc[(first + i) * D + d];
+  }
+  part_acc[tid] = a;
+  __syncthreads();
+  if (tid < D) {
+    float A = 0.0f;
+    for (int k = 0; k < parts; ++k) A += part_acc[k * D + tid];
+    p.out[((int64_t)seq * p.n_heads + h) * D + tid] = A / bcast;
+  }
+}
+
+// grid (n_heads, n_seqs), head_dim threads; float64 online softmax, positions in order.
+__global__ void paged_decode_reference_kernel(PagedDecodeParams p) {
+  const int h = blockIdx.x, seq = blockIdx.y, d = threadIdx.x, D = p.head_dim;
+  const int kvh = h / (p.n_heads / p.n_kv_heads);
+  const double scale = p.scale > 0.0f ? (double)p.scale : 1.0 / sqrt((double)D);
+  const double qd = p.q[((int64_t)seq * p.n_heads + h) * D + d];
+  extern __shared__ double red[];  // [D]
+  double m = -INFINITY, l = 0.0, acc = 0.0;
+  bool bad = false;
+  const int seq_len = p.seq_lens[seq];
+  for (int pos = 0; pos < seq_len; ++pos) {
+    const int32_t blk = p.block_tables[(int64_t)seq * p.max_blocks_per_seq + pos / p.block_size];
+    if (blk < 0 || blk >= p.n_blocks) { bad = true; break; }
+    const int64_t row =
+        (((int64_t)blk * p.block_size + pos % p.block_size) * p.n_kv_heads + kvh) * D;
+    red[d] = qd * (double)__uint_as_float((uint32_t)p.k_cache[row + d] << 16);
+    __syncthreads();
+    if (d == 0) {
+      double s = 0.0;
+      for (int i = 0; i < D; ++i) s += red[i];
+      red[0] = s;
+    }
+    __syncthreads();
+    const double s = red[0] * scale;
+    __syncthreads();
+    const double m_new = fmax(m, s);
+    const double corr = exp(m - m_new), pr = exp(s - m_new);
+    l = l * corr + pr;
+    acc = acc * corr + pr * (double)__uint_as_float((uint32_t)p.v_cache[row + d] << 16);
+    m = m_new;
+  }
+  p.out[((int64_t)seq * p.n_heads + h) * D + d] = bad ? NAN : (float)(acc / l);
+}
+
+Status check_params(const PagedDecodeParams& p, const char* who, bool fast) {
+  const std::string w = who;
+  if (!p.q || !p.out || !p.k_cache || !p.v_cache || !p.block_tables || !p.seq_lens)
+    return InvalidArgument(w + ": null pointer");
+  if (p.n_seqs < 1 || p.n_heads < 1 || p.n_kv_heads < 1 || p.block_size < 1 ||
+      p.max_seq_len < 1 || p.max_blocks_per_seq < 1 || p.n_blocks < 1)
+    return InvalidArgument(w + ": sizes must be >= 1");
+  if (p.n_heads % p.n_kv_heads != 0)
+    return InvalidArgument(w + ": n_heads " + std::to_string(p.n_heads) +
+                           " is not a multiple of n_kv_heads " + std::to_string(p.n_kv_heads));
+  if ((int64_t)p.max_blocks_per_seq * p.block_size < p.max_seq_len)
+    return InvalidArgument(w + ": block table of " + std::to_string(p.max_blocks_per_seq) +
+                           " blocks cannot hold max_seq_len " + std::to_string(p.max_seq_len));
+  if (fast) {
+    if (p.head_dim != 64 && p.head_dim != 128)
+      return Unsupported(w + ": head_dim " + std::to_string(p.head_dim) + " (64 or 128)");
+    if (p.n_heads / p.n_kv_heads > 8)
+      return Unsupported(w + ": query group of " + std::to_string(p.n_heads / p.n_kv_heads) +
+                         " heads (at most 8)");
+    if ((reinterpret_cast<uintptr_t>(p.k_cache) | reinterpret_cast<uintptr_t>(p.v_cache)) % 16)
+      return InvalidArgument(w + ": K/V caches must be 16-byte aligned");
+    if (p.split_size < 0 || p.split_size % 32 != 0)
+      return InvalidArgument(w + ": split_size must be a multiple of 32");
+  } else if (p.head_dim < 1 || p.head_dim > 1024) {
+    return InvalidArgument(w + ": head_dim " + std::to_string(p.head_dim) + " outside 1..1024");
+  }
+  return Status::Ok();
+}
+
+template <int D, int MAXG>
+Status launch_split(const PagedDecodeParams& p, const PagedDecodePlan& plan, cudaStream_t s) {
+  const dim3 grid(plan.n_splits, p.n_kv_heads, p.n_seqs);
+  int shift = -1;  // log2(block_size) when it is a power of two (the pool's rule), else -1
+  if ((p.block_size & (p.block_size - 1)) == 0)
+    for (shift = 0; (1 << shift) < p.block_size; ++shift) {}
+  paged_decode_split_kernel<D, MAXG>
+      <<<grid, kThreads, 0, s>>>(p, plan.split_size, plan.n_splits, shift);
+  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("paged_decode_split_kernel");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
+  FRUGAL_RETURN_IF_ERROR(check_params(p, "plan_paged_decode", true));
+  PagedDecodePlan plan;
+  if (p.split_size > 0) {
+    plan.split_size = p.split_size;
+  } else {
+    // One full wave: as many split blocks as the multiprocessors hold at once (occupancy of
+    // the kernel that will run), so no partial second wave; at least 32 positions per split
+    // (one pass of the block's row groups), a multiple of 32.
+    FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+    int per_sm = 0;
+    const int G = p.n_heads / p.n_kv_heads;
+    const void* fn = p.head_dim == 64
+                         ? (G <= 4 ? (const void*)paged_decode_split_kernel<64, 4>
+                                   : (const void*)paged_decode_split_kernel<64, 8>)
+                         : (G <= 4 ? (const void*)paged_decode_split_kernel<128, 4>
+                                   : (const void*)paged_decode_split_kernel<128, 8>);
+    FRUGAL_CUDA_RETURN_IF_ERROR(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, 0));
+    const int64_t slots = (int64_t)sms * std::max(1, per_sm);
+    const int64_t units = (int64_t)p.n_seqs * p.n_kv_heads;
+    const int64_t splits_wanted = std::max<int64_t>(1, slots / units);
+    int64_t size = (p.max_seq_len + splits_wanted - 1) / splits_wanted;
+    size = std::max<int64_t>(32, (size + 31) / 32 * 32);
+    plan.split_size = (int)size;
+  }
+  if ((int64_t)p.max_seq_len > (int64_t)plan.split_size * kMaxSplits) {
+    if (p.split_size > 0)
+      return InvalidArgument("plan_paged_decode: split_size " + std::to_string(p.split_size) +
+                             " gives more than " + std::to_string(kMaxSplits) + " splits");
+    plan.split_size = (int)(((int64_t)p.max_seq_len + kMaxSplits - 1) / kMaxSplits + 31) / 32 * 32;
+  }
+  plan.n_splits = (p.max_seq_len + plan.split_size - 1) / plan.split_size;
+  plan.workspace_bytes = (size_t)p.n_seqs * p.n_heads * plan.n_splits *
+                         ((size_t)p.head_dim + 2) * sizeof(float);
+  return plan;
+}
+
+Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
+  FRUGAL_ASSIGN_OR_RETURN(const PagedDecodePlan plan, plan_paged_decode(p));
+  if (!p.workspace || p.workspace_bytes < plan.workspace_bytes)
+    return InvalidArgument("paged_attention_decode: workspace of " +
+                           std::to_string(p.workspace_bytes) + " bytes, " +
+                           std::to_string(plan.workspace_bytes) + " needed");
+  const int G = p.n_heads / p.n_kv_heads;
+  if (p.head_dim == 64) {
+    FRUGAL_RETURN_IF_ERROR((G <= 4 ? launch_split<64, 4>(p, plan, stream)
+                                   : launch_split<64, 8>(p, plan, stream)));
+  } else {
+    FRUGAL_RETURN_IF_ERROR((G <= 4 ? launch_split<128, 4>(p, plan, stream)
+                                   : launch_split<128, 8>(p, plan, stream)));
+  }
+  const size_t merge_smem = ((size_t)plan.n_splits + kMergeThreads) * sizeof(float);
+  if (merge_smem > 48 * 1024) {
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+        paged_decode_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)merge_smem));
+  }
+  paged_decode_merge_kernel<<<dim3(p.n_heads, p.n_seqs), kMergeThreads, merge_smem, stream>>>(
+      p, plan.split_size, plan.n_splits);
+  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("paged_decode_merge_kernel");
+  return Status::Ok();
+}
+
+Status paged_attention_decode_reference(const PagedDecodeParams& p, cudaStream_t stream) {
+  FRUGAL_RETURN_IF_ERROR(check_params(p, "paged_attention_decode_reference", false));
+  paged_decode_reference_kernel<<<dim3(p.n_heads, p.n_seqs), p.head_dim,
+                                  p.head_dim * sizeof(double), stream>>>(p);
+  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("paged_decode_reference_kernel");
+  return Status::Ok();
+}
+
+}  // namespace frugal::cuda

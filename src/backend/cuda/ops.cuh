@@ -1,0 +1,78 @@
+// CUDA ops for the decode path. Like backend/cpu/ops.h they know nothing about models: device
+// pointers in, device pointers out, row-major, "rows" of a weight are its output features.
+// Activations are float32; weights BF16 (raw uint16_t bits). Every launcher validates its
+// arguments (InvalidArgument) and checks the launch (a CUDA error becomes a Status); none
+// synchronizes. Each op has a naive reference kernel or a float64 CPU reference in tests/cuda.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "base/status.h"
+
+namespace frugal::cuda {
+
+// y[b, r] = dot(W[r, :], x[b, :]) for b in [0, batch), r in [0, rows).
+//   w: bf16 [rows, cols], 16-byte aligned; cols % 8 == 0
+//   x: float [batch, cols], 16-byte aligned; y: float [batch, rows]
+// batch 1..8: every weight row is read once (16-byte streaming loads; one warp per row at batch
+// 1-2, per 4 rows at batch 3-8 so each x load serves 4 rows; 8 warps per block) and applied to
+// all batch vectors; float accumulation, warp-shuffle reduce. Measured on an H200 (bench/
+// RESULTS.md): batch 1 at 0.65-0.92 of copy bandwidth, on par with cuBLAS; batch 8 at about half
+// of cuBLAS, which wins there today.
+struct GemvParams {
+  const uint16_t* w = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const float* x = nullptr;
+  int batch = 1;
+  float* y = nullptr;
+};
+inline constexpr int kGemvMaxBatch = 8;
+Status gemv_bf16(const GemvParams& p, cudaStream_t stream = nullptr);
+// Naive reference: one thread per output, sequential float sum. Same argument rules except
+// alignment and cols % 8 (any cols >= 1).
+Status gemv_bf16_reference(const GemvParams& p, cudaStream_t stream = nullptr);
+
+// Fused residual add + RMSNorm over `rows` vectors of n floats:
+//   h = x (+ residual if residual != null); residual_out = h (if non-null; may alias x or
+//   residual); y = h / sqrt(mean(h^2) + eps) * w. One block per row; y must not alias w.
+struct RmsNormParams {
+  const float* x = nullptr;         // [rows, n]
+  const float* residual = nullptr;  // [rows, n] or null
+  float* residual_out = nullptr;    // [rows, n] or null
+  const float* w = nullptr;         // [n]
+  float* y = nullptr;               // [rows, n]; may alias x
+  int64_t n = 0;
+  int64_t rows = 1;
+  float eps = 1e-5f;
+};
+Status rmsnorm(const RmsNormParams& p, cudaStream_t stream = nullptr);
+
+// Rotary position embedding in place, the same function as cpu::rope: pair i of a head has angle
+// pos * base^(-2i/head_dim), computed in float64 and rounded to float once (cos/sin too); the
+// rotation is float. kAdjacent rotates (x[2i], x[2i+1]) (GGUF layout); kHalf rotates
+// (x[i], x[i + head_dim/2]) (Hugging Face rotate_half). An odd head_dim leaves the last
+// element unrotated.
+enum class RopeStyle { kAdjacent, kHalf };
+struct RopeParams {
+  float* x = nullptr;                // head h of token t at x + t * token_stride + h * head_dim
+  const int32_t* positions = nullptr;  // device [n_tokens]
+  int n_tokens = 0;
+  int n_heads = 0;
+  int head_dim = 0;
+  int64_t token_stride = 0;          // floats between tokens; 0 means n_heads * head_dim
+  float base = 10000.0f;
+  RopeStyle style = RopeStyle::kAdjacent;
+};
+Status rope(const RopeParams& p, cudaStream_t stream = nullptr);
+
+// out[i] = silu(gate[i]) * up[i] for i in [0, n); out may alias gate or up.
+Status swiglu(const float* gate, const float* up, float* out, int64_t n,
+              cudaStream_t stream = nullptr);
+
+// out[i] = a[i] + b[i] for i in [0, n); out may alias a or b.
+Status add(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream = nullptr);
+
+}  // namespace frugal::cuda
