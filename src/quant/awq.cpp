@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "backend/cpu/simd_dot.h"
+
 namespace frugal::quant {
 
 namespace {
@@ -15,15 +17,15 @@ double output_mse(const float* x, int64_t tokens, int64_t in, const std::vector<
                   const std::vector<std::vector<float>>& dq) {
   double err = 0;
   int64_t count = 0;
+  std::vector<float> delta((size_t)in);
   for (size_t k = 0; k < linears.size(); ++k) {
     const LinearRef& L = linears[k];
     for (int64_t r = 0; r < L.rows; ++r) {
       const float* w = L.w + r * in;
       const float* q = dq[k].data() + r * in;
+      for (int64_t j = 0; j < in; ++j) delta[j] = w[j] - q[j];
       for (int64_t t = 0; t < tokens; ++t) {
-        const float* xt = x + t * in;
-        float d = 0;
-        for (int64_t j = 0; j < in; ++j) d += (w[j] - q[j]) * xt[j];
+        const float d = cpu::simd::dot_f32(delta.data(), x + t * in, in);
         err += (double)d * d;
       }
       count += tokens;
@@ -129,12 +131,7 @@ Result<QuantizedMatrix> awq_quantize_clipped(const float* w, int64_t rows, int64
         const GroupParams gp = group_params_from_range(mn, mx, qp.bits, qp.symmetric);
         for (int64_t j = 0; j < gsize; ++j) d[j] = wg[j] - dequantize_code(quantize_code(clamped[j], gp, maxq), gp);
         double e = 0;
-        for (int64_t a = 0; a < gsize; ++a) {
-          const float* row = gram.data() + a * gsize;
-          float acc = 0;
-          for (int64_t b = 0; b < gsize; ++b) acc += row[b] * d[b];
-          e += (double)d[a] * acc;
-        }
+        for (int64_t a = 0; a < gsize; ++a) e += (double)d[a] * cpu::simd::dot_f32(gram.data() + a * gsize, d.data(), gsize);
         if (e < best_err) { best_err = e; best_gp = gp; }
       }
       q.scales[r * q.n_groups + g] = best_gp.scale;
