@@ -7,6 +7,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "kv_flags.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
 
@@ -18,6 +19,7 @@ struct PplOptions {
   std::string model;
   std::string file;
   int threads = 0;
+  KvFlags kv;
   PerplexityParams params;
 };
 
@@ -30,6 +32,10 @@ int run_ppl(const PplOptions& o) {
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   const std::vector<int32_t> tokens = m.tokenizer->encode(text, false, false);
+  Result<KvCacheOptions> kv = kv_options(o.kv);
+  if (!kv.ok()) return report(kv.status());
+  PerplexityParams params = o.params;
+  params.kv = *kv;
   ThreadPool pool(o.threads);
   // Progress on stderr: elapsed time and ETA after each window (the first line also says what runs).
   const auto t0 = std::chrono::steady_clock::now();
@@ -43,7 +49,7 @@ int run_ppl(const PplOptions& o) {
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   };
-  Result<PerplexityResult> r = perplexity(m, pool, tokens, o.params, progress);
+  Result<PerplexityResult> r = perplexity(m, pool, tokens, params, progress);
   if (!r.ok()) return report(r.status());
   std::printf("perplexity %.4f +/- %.4f (ctx %lld, %lld windows, %lld scored tokens, "
               "every token but the first of each window) in %.1f s\n",
@@ -63,6 +69,7 @@ CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--chunks", o->params.max_chunks, "number of windows (0: all)")
       ->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (0: all cores)")->capture_default_str();
+  add_kv_flags(sub, o->kv);
   sub->callback([o, &exit_code] { exit_code = run_ppl(*o); });
   return sub;
 }

@@ -9,6 +9,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "kv_flags.h"
 #include "model/model.h"
 #include "runtime/generate.h"
 #include "tokenizer/chat_template.h"
@@ -31,10 +32,7 @@ struct RunOptions {
   bool ignore_eos = false;
   bool seed_given = false;
   SamplerParams sampler;
-  std::string kv_cache = "paged";
-  std::string kv_dtype;  // empty: the kind's default (f32)
-  int32_t block_size = 16;
-  std::string kv_budget = "auto";
+  KvFlags kv;
 };
 
 Result<std::vector<int32_t>> parse_ids(const std::string& s) {
@@ -95,20 +93,9 @@ int run_generate(RunOptions o) {
   gp.n_ctx = o.ctx;
   gp.ignore_eos = o.ignore_eos;
   gp.sampler = o.sampler;
-  {
-    Result<KvCacheKind> kind = parse_kv_cache_kind(o.kv_cache);
-    if (!kind.ok()) return report(kind.status());
-    gp.kv.kind = *kind;
-    if (!o.kv_dtype.empty()) {
-      Result<cpu::KvDType> dt = parse_kv_cache_dtype(o.kv_dtype);
-      if (!dt.ok()) return report(dt.status());
-      gp.kv.dtype = *dt;
-    }
-    gp.kv.block_size = o.block_size;
-    Result<int64_t> budget = parse_kv_budget(o.kv_budget);
-    if (!budget.ok()) return report(budget.status());
-    gp.kv.budget_bytes = *budget;
-  }
+  Result<KvCacheOptions> kv = kv_options(o.kv);
+  if (!kv.ok()) return report(kv.status());
+  gp.kv = *kv;
 
   Utf8StreamBuffer out;  // holds back incomplete UTF-8 sequences between tokens
   bool printed = false;  // nothing reaches stdout unless generation produced tokens
@@ -175,13 +162,7 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code) {
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (ChatML)");
   sub->add_option("--system", o->system, "system message for --chat");
-  sub->add_option("--kv-cache", o->kv_cache, "KV cache kind: paged or contiguous")
-      ->capture_default_str();
-  sub->add_option("--kv-dtype", o->kv_dtype, "KV dtype: f32 (default), f16, bf16, fp8, int8, int4");
-  sub->add_option("--block-size", o->block_size, "KV block size in tokens (power of two)")
-      ->capture_default_str();
-  sub->add_option("--kv-budget", o->kv_budget, "KV memory budget: BYTES (K/M/G suffix) or auto")
-      ->capture_default_str();
+  add_kv_flags(sub, o->kv);
   sub->callback([o, &exit_code] { exit_code = run_generate(*o); });
   return sub;
 }

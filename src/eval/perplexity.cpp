@@ -26,7 +26,7 @@ Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
   if (params.max_chunks > 0) n_chunks = std::min(n_chunks, params.max_chunks);
 
   const auto t0 = std::chrono::steady_clock::now();
-  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, params.ctx));
+  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, params.ctx, params.kv));
   LlamaRunner runner(model, pool, params.batch);
   const int64_t batch = std::max<int64_t>(1, params.batch);
   std::vector<float> logits(batch * c.vocab_size);

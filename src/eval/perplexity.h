@@ -14,6 +14,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 
 namespace frugal {
@@ -22,6 +23,7 @@ struct PerplexityParams {
   int64_t ctx = 512;
   int64_t max_chunks = 0;  // 0: all full windows
   int64_t batch = 256;     // tokens per forward pass within a window
+  KvCacheOptions kv;       // the cache the windows run on (kind, dtype, block size)
 };
 
 struct PerplexityResult {

@@ -31,7 +31,7 @@ Result<int64_t> parse_kv_budget(std::string_view s);
 
 struct KvCacheOptions {
   KvCacheKind kind = KvCacheKind::kPaged;
-  // Paged: any KV dtype, default F16. Contiguous: float32 only (default).
+  // Paged: any KV dtype, default F32 (F16 moves SmolLM2 logits by >1e-3). Contiguous: F32 only.
   std::optional<cpu::KvDType> dtype;
   int32_t block_size = 16;  // paged: tokens per block, a power of two
   int64_t budget_bytes = 0; // paged: KV bytes; 0 = auto (room for n_ctx tokens)
