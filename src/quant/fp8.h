@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/fp8.h"
 #include "base/status.h"
 
 namespace frugal::quant {
@@ -23,10 +24,10 @@ inline constexpr float kFp8E4M3Max = 448.0f;
 inline constexpr float kFp8E5M2Max = 57344.0f;
 inline float fp8_max(Fp8Format f) { return f == Fp8Format::kE4M3 ? kFp8E4M3Max : kFp8E5M2Max; }
 
-uint8_t fp8_e4m3_from_float(float x);
-float fp8_e4m3_to_float(uint8_t c);
-uint8_t fp8_e5m2_from_float(float x);
-float fp8_e5m2_to_float(uint8_t c);
+using frugal::fp8_e4m3_from_float;  // scalar codecs live in base/fp8.h
+using frugal::fp8_e4m3_to_float;
+using frugal::fp8_e5m2_from_float;
+using frugal::fp8_e5m2_to_float;
 uint8_t fp8_from_float(Fp8Format f, float x);
 float fp8_to_float(Fp8Format f, uint8_t c);
 

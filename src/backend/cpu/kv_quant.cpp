@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/fp8.h"
 #include "base/half.h"
 
 namespace frugal::cpu {
@@ -90,32 +91,11 @@ void kv_dequantize_k_channels(const uint8_t* row, const uint8_t* params, int d, 
   }
 }
 
-float fp8_e4m3_to_f32(uint8_t b) {
-  const float sign = (b & 0x80) ? -1.0f : 1.0f;
-  const int e = (b >> 3) & 15, m = b & 7;
-  if (e == 15 && m == 7) return std::numeric_limits<float>::quiet_NaN();
-  if (e == 0) return sign * std::ldexp((float)m, -9);  // subnormal: m/8 * 2^-6
-  return sign * std::ldexp(1.0f + m / 8.0f, e - 7);
-}
+float fp8_e4m3_to_f32(uint8_t b) { return fp8_e4m3_to_float(b); }
 
+// The KV cache saturates ±inf to ±448 (OCP's saturating conversion mode); NaN stays NaN.
 uint8_t f32_to_fp8_e4m3(float x) {
-  if (std::isnan(x)) return 0x7f;
-  const uint8_t sign = std::signbit(x) ? 0x80 : 0;
-  const float ax = std::fabs(x);
-  if (ax >= 448.0f) return sign | 0x7e;  // saturate (no infinities in E4M3FN)
-  if (ax < 0.015625f) {                  // below 2^-6: subnormal steps of 2^-9; 8 -> min normal
-    return sign | (uint8_t)std::nearbyint(ax * 512.0f);
-  }
-  int e;
-  const float fr = std::frexp(ax, &e);  // ax = fr * 2^e, fr in [0.5, 1)
-  int q = (int)std::nearbyint((fr * 2.0f - 1.0f) * 8.0f);  // mantissa, round half to even
-  int E = e - 1;
-  if (q == 8) {
-    q = 0;
-    ++E;
-  }
-  const int code = ((E + 7) << 3) | q;
-  return sign | (uint8_t)std::min(code, 0x7e);
+  return fp8_e4m3_from_float(std::isinf(x) ? std::copysign(448.0f, x) : x);
 }
 
 namespace {
