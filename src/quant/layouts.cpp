@@ -16,6 +16,13 @@ Layout dtype_layout(DType t) {
     case DType::Q4_1: return kLayoutQ4_1;
     case DType::I8: return Layout{8, 1, 0, false, 0};
     case DType::I32: return Layout{32, 1, 0, false, 0};
+    case DType::I8_ROW:  // in memory the per-row scale is f32
+    case DType::E4M3_ROW:
+    case DType::E5M2_ROW: return Layout{8, 0, 32, false, 0};
+    case DType::I4_G64: return int_layout(4, 64, ZeroStorage::kNone);
+    case DType::I4_G64A: return int_layout(4, 64, ZeroStorage::kFp16);
+    case DType::I4_G128: return int_layout(4, 128, ZeroStorage::kNone);
+    case DType::I4_G128A: return int_layout(4, 128, ZeroStorage::kFp16);
     case DType::kCount: break;
   }
   return kLayoutF32;
