@@ -285,6 +285,10 @@ TEST(GgufTypes, NamesSizesAndDTypes) {
   for (int i = 0; i < (int)DType::kCount; ++i) {
     const DType t = (DType)i;
     Result<uint32_t> g = ggml_from_dtype(t);
+    if (t >= DType::I8_ROW) {  // frugal-only in-memory layouts: ggml has no type for them
+      EXPECT_EQ(g.status().code(), StatusCode::kUnsupported) << dtype_name(t);
+      continue;
+    }
     ASSERT_TRUE(g.ok());
     EXPECT_EQ(*dtype_from_ggml(*g), t);
     EXPECT_EQ(ggml_type_size(*g)->block_bytes, (uint64_t)dtype_info(t).block_bytes);
