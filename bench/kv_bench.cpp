@@ -1,6 +1,5 @@
-// KV cache benchmarks for issue 4. Not wired into CMake; build by hand:
-//   g++ -O2 -march=native -std=c++20 -Isrc bench/kv_bench.cpp build-kv/libfrugal_core.a \
-//       -lfmt -lpcre2-8 -lpthread -o /tmp/kv_bench && /tmp/kv_bench [model.gguf]
+// KV cache benchmarks for issue 4 (CMake target frugal_kv_bench, built on demand):
+//   cmake --build build --target frugal_kv_bench && build/frugal_kv_bench [model.gguf]
 // Prints: (1) KV bytes per token per dtype for the default model's shape; (2) sequences admitted
 // at a fixed KV budget, paged vs contiguous, for a random mix of prompt/output lengths; (3)
 // attention latency: naive (materialized S x S scores) vs tiled (flash prefill) and contiguous
@@ -23,6 +22,7 @@
 #include "model/kv_cache.h"
 #include "model/llama.h"
 #include "model/model.h"
+#include "runtime/generate.h"
 
 using namespace frugal;
 using Clock = std::chrono::steady_clock;
@@ -87,30 +87,35 @@ static void admission() {
               nc, np, (double)np / std::max(nc, 1));
 }
 
-// Naive prefill for one KV head group: materializes the full [n, n] score matrix per head.
+// Naive prefill: materializes the full [n, n] score matrix of each head (one per thread,
+// heads split over the pool like the tiled kernel's work).
 static void naive_prefill(const float* q, const float* k, const float* v, float* out, int64_t n,
-                          int nh, int nkv, int d, std::vector<float>& S) {
-  S.assign((size_t)(n * n), 0.0f);
+                          int nh, int nkv, int d, std::vector<std::vector<float>>& S, ThreadPool& pool) {
+  S.resize((size_t)pool.size());
+  for (auto& s : S) s.assign((size_t)(n * n), 0.0f);
   const float sc = 1.0f / std::sqrt((float)d);
-  for (int h = 0; h < nh; ++h) {
-    const int kh = h / (nh / nkv);
-    for (int64_t i = 0; i < n; ++i) {
-      float* s = &S[(size_t)(i * n)];
-      float mx = -INFINITY;
-      for (int64_t t = 0; t <= i; ++t) {
-        float acc = 0;
-        for (int e = 0; e < d; ++e) acc += q[(i * nh + h) * d + e] * k[(t * nkv + kh) * d + e];
-        s[t] = acc * sc;
-        mx = std::max(mx, s[t]);
+  pool.parallel_for(nh, 1, [&](int64_t h0, int64_t h1, int thread) {
+    std::vector<float>& Sm = S[(size_t)thread];
+    for (int64_t h = h0; h < h1; ++h) {
+      const int64_t kh = h / (nh / nkv);
+      for (int64_t i = 0; i < n; ++i) {
+        float* s = &Sm[(size_t)(i * n)];
+        float mx = -INFINITY;
+        for (int64_t t = 0; t <= i; ++t) {
+          float acc = 0;
+          for (int e = 0; e < d; ++e) acc += q[(i * nh + h) * d + e] * k[(t * nkv + kh) * d + e];
+          s[t] = acc * sc;
+          mx = std::max(mx, s[t]);
+        }
+        float sum = 0;
+        for (int64_t t = 0; t <= i; ++t) sum += s[t] = std::exp(s[t] - mx);
+        float* o = out + (i * nh + h) * d;
+        std::fill(o, o + d, 0.0f);
+        for (int64_t t = 0; t <= i; ++t)
+          for (int e = 0; e < d; ++e) o[e] += s[t] / sum * v[(t * nkv + kh) * d + e];
       }
-      float sum = 0;
-      for (int64_t t = 0; t <= i; ++t) sum += s[t] = std::exp(s[t] - mx);
-      float* o = out + (i * nh + h) * d;
-      std::fill(o, o + d, 0.0f);
-      for (int64_t t = 0; t <= i; ++t)
-        for (int e = 0; e < d; ++e) o[e] += s[t] / sum * v[(t * nkv + kh) * d + e];
     }
-  }
+  });
 }
 
 static void attention_latency(ThreadPool& pool) {
@@ -120,7 +125,7 @@ static void attention_latency(ThreadPool& pool) {
   std::printf("\n## Attention latency (9 query heads, 3 KV heads, head_dim 64, %d threads, best of 3)\n",
               pool.size());
   std::printf("| context | naive prefill (S x S) | tiled prefill f32 | tiled prefill int8 | tiled prefill int4 | "
-              "contiguous decode | paged decode f32 | paged decode int8 | paged decode int4 | naive score bytes | tiled score bytes/thread |\n"
+              "contiguous decode | paged decode f32 | paged decode int8 | paged decode int4 | naive score bytes/head | tiled score bytes/thread |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t n : {256, 1024, 2048, 4096, 8192}) {
     std::vector<float> q((size_t)(n * nh * d)), k((size_t)(n * nkv * d)), v(k.size()), out(q.size());
@@ -136,8 +141,7 @@ static void attention_latency(ThreadPool& pool) {
       auto st = std::move(kv::KvStorage::create(sp).value());
       (void)st.write(0, table, 0, n, k.data(), v.data());
       const cpu::PagedKvView view = st.view(0, table, n);
-      if (n <= 4096)
-        t_tiled[which] = best_of(n <= 1024 ? 3 : 1, [&] {
+      t_tiled[which] = best_of(n <= 1024 ? 3 : 1, [&] {
           (void)cpu::attention_flash_prefill(view, nh, n, 0, q.data(), out.data(), pool);
         });
       t_paged[which] = best_of(3, [&] {
@@ -146,9 +150,10 @@ static void attention_latency(ThreadPool& pool) {
     }
     cpu::AttentionParams ap{nh, nkv, d, n, (int64_t)nkv * d};
     const double t_contig = best_of(3, [&] { cpu::attention_decode(ap, q.data(), k.data(), v.data(), out.data(), pool); });
-    std::vector<float> S;
+    std::vector<std::vector<float>> S;
     double t_naive = 0;
-    if (n <= 2048) t_naive = best_of(1, [&] { naive_prefill(q.data(), k.data(), v.data(), out.data(), n, nh, nkv, d, S); });
+    if (n <= 4096)
+      t_naive = best_of(1, [&] { naive_prefill(q.data(), k.data(), v.data(), out.data(), n, nh, nkv, d, S, pool); });
     auto ms = [](double s) { return s > 0 ? std::to_string(s * 1e3).substr(0, 7) + " ms" : std::string("-"); };
     std::printf("| %lld | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MiB | %.1f KiB |\n", (long long)n,
                 ms(t_naive).c_str(), ms(t_tiled[0]).c_str(), ms(t_tiled[1]).c_str(), ms(t_tiled[2]).c_str(),
@@ -157,32 +162,45 @@ static void attention_latency(ThreadPool& pool) {
   }
 }
 
+// Through the engine: requests share a KvPool (generate with shared_kv); the second request
+// with the same 1024-token system prompt prefills only what is not cached.
 static void prefix_hit(const char* model_path, ThreadPool& pool) {
   Result<Model> m = load_model(model_path);
   if (!m.ok()) {
     std::printf("\n(prefix-hit benchmark skipped: %s)\n", m.status().to_string().c_str());
     return;
   }
-  std::vector<int32_t> sys(1024), user(32);
+  std::vector<int32_t> sys(1024);
   std::mt19937 rng(3);
   for (auto& t : sys) t = (int32_t)(rng() % 40000 + 100);
-  for (auto& t : user) t = (int32_t)(rng() % 40000 + 100);
-  std::vector<int32_t> full(sys);
-  full.insert(full.end(), user.begin(), user.end());
-  KvCacheOptions o;
-  o.dtype = cpu::KvDType::kF16;
-  auto kv = std::move(KvCache::create(m->config, 2048, o).value());
-  LlamaRunner runner(*m, pool, 256);
-  std::vector<float> logits((size_t)m->config.vocab_size);
-  const double t_full = best_of(2, [&] { (void)runner.forward(full, 0, kv, logits); });
-  // A hit: the 1024 system-prompt positions are already in the cache; only the suffix runs.
-  (void)runner.forward(sys, 0, kv, logits);
-  auto t0 = Clock::now();
-  (void)runner.forward(user, 1024, kv, logits);
-  const double t_hit = secs(t0);
-  std::printf("\n## Prefix-cache hit on a 1024-token shared system prompt (+32-token user turn, f16 KV)\n"
-              "| prefill | time |\n|---|---|\n| full 1056 tokens | %.3f s |\n| 32-token suffix after a hit | %.3f s |\n"
-              "| saved | %.1f%% |\n", t_full, t_hit, 100.0 * (1 - t_hit / t_full));
+  auto request = [&](int salt_user) {
+    std::vector<int32_t> p(sys);
+    for (int i = 0; i < 32; ++i) p.push_back((int32_t)((salt_user * 7919 + i * 104729) % 40000 + 100));
+    return p;
+  };
+  KvPoolOptions po;
+  po.dtype = cpu::KvDType::kF16;
+  po.budget_bytes = 256 << 20;
+  auto kvp = std::move(KvPool::create(m->config, po).value());
+  auto run = [&](const std::vector<int32_t>& prompt, bool shared) {
+    GenerateParams gp;
+    gp.max_new_tokens = 1;
+    gp.kv.dtype = cpu::KvDType::kF16;
+    if (shared) gp.shared_kv = SharedKv{kvp};
+    auto st = generate(*m, pool, prompt, gp, [](int32_t) { return true; });
+    return st.ok() ? *st : GenerateStats{};
+  };
+  const GenerateStats own = run(request(1), false);   // a cache of its own: full prefill
+  const GenerateStats first = run(request(2), true);  // fills the shared pool
+  const GenerateStats hit = run(request(3), true);    // same system prompt, new user turn
+  std::printf("\n## Prefix-cache hit through the engine: 1024-token shared system prompt + 32-token user turn (f16 KV)\n"
+              "| request | prompt tokens | from cache | prefill time |\n|---|---|---|---|\n"
+              "| own cache | %lld | %lld | %.3f s |\n| first in shared pool | %lld | %lld | %.3f s |\n"
+              "| second in shared pool | %lld | %lld | %.3f s |\n| saved vs own cache | | | %.1f%% |\n",
+              (long long)own.n_prompt, (long long)own.n_prompt_cached, own.prompt_seconds,
+              (long long)first.n_prompt, (long long)first.n_prompt_cached, first.prompt_seconds,
+              (long long)hit.n_prompt, (long long)hit.n_prompt_cached, hit.prompt_seconds,
+              100.0 * (1 - hit.prompt_seconds / own.prompt_seconds));
 }
 
 static void flops_ceiling(ThreadPool& pool) {

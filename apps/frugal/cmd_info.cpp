@@ -1,5 +1,8 @@
 // frugal info MODEL: architecture, parameter count, tensor dtypes, memory breakdown.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +19,25 @@ namespace {
 struct InfoOptions {
   std::string model;
 };
+
+// config.json's quantization_config (or AutoGPTQ's quantize_config.json), as written.
+void print_quantization_config(const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (const char* name : {"config.json", "quantize_config.json"}) {
+    std::ifstream in(fs::path(dir) / name);
+    if (!in) continue;
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    const nlohmann::json* q = &j;
+    if (std::string(name) == "config.json") {
+      auto it = j.find("quantization_config");
+      if (it == j.end() || it->is_null()) continue;
+      q = &*it;
+    }
+    std::printf("quantization: %s (%s)\n", q->dump().c_str(), name);
+    return;
+  }
+}
 
 int run_info(const InfoOptions& o) {
   Result<Model> loaded = load_model(o.model);
@@ -59,6 +81,8 @@ int run_info(const InfoOptions& o) {
               (long long)c.max_seq_len, c.rope_base,
               c.rope_layout == RopeLayout::kHalf ? "rotate-half" : "adjacent", c.norm_eps);
   std::printf("tokenizer:    %s\n", m.tokenizer ? "embedded" : "none (token ids only)");
+  if (m.format == ModelFormat::kSafetensors) print_quantization_config(m.path);
+  for (const std::string& n : m.notes) std::printf("  load: %s\n", n.c_str());
   std::printf("\ntensors by dtype:\n");
   for (const auto& [name, e] : by_dtype)
     std::printf("  %-6s %4lld tensors %12lld params\n", name.c_str(), (long long)e.first,

@@ -1,7 +1,9 @@
 // frugal quantize IN OUT --method rtn|gptq|awq|smoothquant|fp8 [--bits B] [--group G] [--sym|--asym]
 //                 [--calib TEXT] [--calib-windows N] [--calib-len L] ...
 // IN: a GGUF model. OUT: a .gguf file (ggml types where the layout matches, else dequantized F32
-// "fake quant" tensors; see quant/gguf_export.h). Every check runs before the long work starts.
+// "fake quant" tensors; see quant/gguf_export.h), or any other name: a Hugging Face directory
+// (AutoGPTQ / AutoAWQ / compressed-tensors; see quant/hf_export.h; IN may then also be an HF
+// directory). Every check runs before the long work starts.
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,11 +11,15 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "cli_util.h"
 #include "commands.h"
+#include "mixed_precision_flags.h"
 #include "formats/gguf.h"
 #include "model/model.h"
 #include "quant/gguf_export.h"
+#include "quant/hf_export.h"
 #include "quant/layouts.h"
 #include "quant/model_quantizer.h"
 
@@ -29,13 +35,16 @@ struct QuantizeOptions {
   double damp = 0.01, alpha = 0.5;
   int64_t calib_windows = 128, calib_len = 512;
   int threads = 0;
+  MixedPrecisionFlags mixed;  // --keep / --policy / --budget
+  bool dir_f32 = false;  // directory output: unquantized tensors in F32
 };
+
+// OUT names a directory unless it ends in .gguf.
+bool is_dir_output(const std::string& out) { return std::filesystem::path(out).extension() != ".gguf"; }
 
 Status check_output_path(const std::string& out) {
   namespace fs = std::filesystem;
-  if (fs::path(out).extension() != ".gguf")
-    return Unsupported("OUT must be a .gguf file (safetensors AutoGPTQ/AutoAWQ directory export is not wired "
-                       "into the CLI yet)");
+  if (is_dir_output(out)) return quant::check_hf_output_dir(out);
   fs::path dir = fs::path(out).parent_path();
   if (dir.empty()) dir = ".";
   if (!fs::is_directory(dir)) return NotFound("output directory " + dir.string() + " does not exist");
@@ -68,12 +77,20 @@ int run_quantize(const QuantizeOptions& a) {
     return report(InvalidArgument("--act-order/--damp apply to --method gptq only"));
   if (!(a.alpha >= 0 && a.alpha <= 1)) return report(InvalidArgument("--alpha must be in [0, 1]"));
   if (Status st = check_output_path(a.out); !st.ok()) return report(st);
-  Result<gguf::GgufFile> file = gguf::GgufFile::open(a.in);
-  if (!file.ok()) return report(file.status());
+  const bool dir_out = is_dir_output(a.out);
+  Result<gguf::GgufFile> file = dir_out ? Result<gguf::GgufFile>(NotFound("unused")) : gguf::GgufFile::open(a.in);
+  if (!dir_out && !file.ok()) return report(file.status());
   Result<Model> loaded = load_model(a.in);
   if (!loaded.ok()) return report(loaded.status());
   const Model& m = *loaded;
   if (Status st = validate_for_model(o, m.config); !st.ok()) return report(st);
+  if (dir_out) {
+    if (Result<HfQuantConfig> hc = validate_hf_export(o, m.config); !hc.ok()) return report(hc.status());
+  }
+  if (mixed_precision_requested(a.mixed)) {
+    if (dir_out) return report(Unsupported("mixed precision (--keep/--policy/--budget) writes .gguf output only"));
+    if (Status st = apply_mixed_precision_flags(a.mixed, m, o, a.calib, a.threads); !st.ok()) return report(st);
+  }
 
   std::vector<std::vector<int32_t>> windows;
   if (method_needs_calibration(o.method)) {
@@ -103,11 +120,27 @@ int run_quantize(const QuantizeOptions& a) {
   Result<ModelQuantResult> r = quantize_model(m, o, windows, pool, progress);
   if (!r.ok()) return report(r.status());
   for (const std::string& n : r->notes) std::fprintf(stderr, "  %s\n", n.c_str());
+  if (dir_out) {
+    HfExportOptions e;
+    e.f32_unquantized = a.dir_f32;
+    Result<HfExportReport> hr = write_quantized_hf_dir(m, *r, o, e, a.out);
+    if (!hr.ok()) return report(hr.status());
+    std::printf("wrote %s (%s): %s; %d linears packed, %d as plain %s\n", a.out.c_str(),
+                human_bytes((double)hr->bytes).c_str(), describe(hr->config).c_str(), hr->packed_linears,
+                hr->float_linears, a.dir_f32 ? "F32" : "F16");
+    for (const std::string& n : hr->notes) std::printf("  note: %s\n", n.c_str());
+    return 0;
+  }
   Result<GgufExportReport> rep = write_quantized_gguf(*file, *r, o, a.out);
   if (!rep.ok()) return report(rep.status());
-  std::printf("wrote %s (%s): %d linears as %s, %d as dequantized F32 (fake quant)\n", a.out.c_str(),
+  std::printf("wrote %s (%s): %d linears as %s, %d as dequantized F32 (fake quant)%s\n", a.out.c_str(),
               human_bytes((double)rep->file_bytes).c_str(), rep->ggml_tensors,
-              rep->native_type.empty() ? "-" : rep->native_type.c_str(), rep->fake_tensors);
+              rep->native_type.empty() ? "-" : rep->native_type.c_str(), rep->fake_tensors,
+              rep->f16_tensors ? fmt::format(", {} kept as F16", rep->f16_tensors).c_str() : "");
+  const ModelBytes mb = model_bytes(m, *r);
+  std::printf("model bytes (quant/layouts.h): %llu (linears %llu at %.3f bits/weight, other tensors %llu)\n",
+              (unsigned long long)mb.total(), (unsigned long long)mb.linears, mb.linear_bits_per_weight(),
+              (unsigned long long)mb.other);
   return 0;
 }
 
@@ -116,8 +149,10 @@ int run_quantize(const QuantizeOptions& a) {
 CLI::App* add_quantize_subcommand(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<QuantizeOptions>();
   CLI::App* sub = app.add_subcommand("quantize", "Quantize a model's weights (RTN, GPTQ, AWQ, SmoothQuant, FP8)");
-  sub->add_option("IN", o->in, "input GGUF model")->required();
-  sub->add_option("OUT", o->out, "output .gguf file")->required();
+  sub->add_option("IN", o->in, "input model: GGUF (an HF directory also works for directory output)")->required();
+  sub->add_option("OUT", o->out, "output .gguf file, or a directory (AutoGPTQ / AutoAWQ / compressed-tensors)")
+      ->required();
+  sub->add_flag("--dir-f32", o->dir_f32, "directory output: embeddings and norms in F32 (default F16)");
   sub->add_option("--method", o->method, "rtn | gptq | awq | smoothquant | fp8")->capture_default_str();
   sub->add_option("--bits", o->bits, "weight bits: 2, 3, 4, 8")->capture_default_str();
   sub->add_option("--group", o->group, "group size along the row (0: per channel, -1: per tensor)")
@@ -135,6 +170,7 @@ CLI::App* add_quantize_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--calib-windows", o->calib_windows, "calibration windows")->capture_default_str();
   sub->add_option("--calib-len", o->calib_len, "tokens per calibration window")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (0: all cores)")->capture_default_str();
+  add_mixed_precision_flags(sub, o->mixed);
   sub->callback([o, &exit_code] { exit_code = run_quantize(*o); });
   return sub;
 }

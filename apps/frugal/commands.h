@@ -7,9 +7,12 @@
 namespace frugal::cli {
 
 CLI::App* add_run_subcommand(CLI::App& app, int& exit_code);
+CLI::App* add_chat_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_info_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_plan_subcommand(CLI::App& app, int& exit_code);
 CLI::App* add_quantize_subcommand(CLI::App& app, int& exit_code);
+CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code);
+CLI::App* add_eval_subcommand(CLI::App& app, int& exit_code);
 
 }  // namespace frugal::cli

@@ -9,10 +9,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   frugal::cli::add_run_subcommand(app, exit_code);
+  frugal::cli::add_chat_subcommand(app, exit_code);
   frugal::cli::add_info_subcommand(app, exit_code);
   frugal::cli::add_perplexity_subcommand(app, exit_code);
   frugal::cli::add_plan_subcommand(app, exit_code);
   frugal::cli::add_quantize_subcommand(app, exit_code);
+  frugal::cli::add_bench_subcommand(app, exit_code);
+  frugal::cli::add_eval_subcommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -12,6 +12,7 @@ const char* status_code_name(StatusCode c) {
     case StatusCode::kUnsupported: return "unsupported";
     case StatusCode::kOutOfRange: return "out of range";
     case StatusCode::kResourceExhausted: return "resource exhausted";
+    case StatusCode::kUnavailable: return "unavailable (retry later)";
     case StatusCode::kInternal: return "internal error";
   }
   return "unknown";

@@ -18,6 +18,7 @@ enum class StatusCode {
   kUnsupported,       // valid but not implemented (tensor type, architecture, version)
   kOutOfRange,        // e.g. prompt longer than the context
   kResourceExhausted, // out of memory / KV cache full
+  kUnavailable,       // not now: the resource is busy, retry later (KV blocks held by others)
   kInternal,
 };
 
@@ -47,6 +48,7 @@ inline Status Corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m
 inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 // Result<T>: a value or a non-OK Status (a minimal std::expected, which g++ 12 lacks).

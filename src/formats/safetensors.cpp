@@ -277,6 +277,20 @@ std::optional<std::string> dtype_to_safetensors(DType t) {
 
 Status write_safetensors(const std::string& path, const std::vector<TensorView>& tensors,
                          const std::map<std::string, std::string>& metadata) {
+  std::vector<RawTensor> raw;
+  raw.reserve(tensors.size());
+  for (const TensorView& t : tensors) {
+    const std::optional<std::string> dt = dtype_to_safetensors(t.dtype);
+    if (!dt)
+      return InvalidArgument("safetensors writer (" + path + "): tensor '" + t.name + "' has dtype " +
+                             dtype_name(t.dtype) + ", which safetensors cannot store");
+    raw.push_back({t.name, *dt, dtype_info(t.dtype).block_bytes, t.shape, t.data, t.nbytes});
+  }
+  return write_safetensors_raw(path, raw, metadata);
+}
+
+Status write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,
+                             const std::map<std::string, std::string>& metadata) {
   const std::string ctx = "safetensors writer (" + path + "): ";
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
@@ -285,25 +299,22 @@ Status write_safetensors(const std::string& path, const std::vector<TensorView>&
     header["__metadata__"] = std::move(md);
   }
   uint64_t offset = 0;
-  for (const TensorView& t : tensors) {
+  for (const RawTensor& t : tensors) {
     const std::string what = "tensor '" + t.name + "'";
     if (t.name == "__metadata__" || header.contains(t.name))
       return InvalidArgument(ctx + "duplicate or reserved name: " + what);
-    const std::optional<std::string> dt = dtype_to_safetensors(t.dtype);
-    if (!dt)
-      return InvalidArgument(ctx + what + " has dtype " + dtype_name(t.dtype) +
-                             ", which safetensors cannot store");
+    if (t.dtype.empty() || t.elem_bytes <= 0) return InvalidArgument(ctx + what + " has no dtype");
     uint64_t numel = 1;
     for (int64_t d : t.shape) {
       if (d < 0) return InvalidArgument(ctx + what + " has a negative dimension");
       numel *= (uint64_t)d;
     }
-    const uint64_t expect = numel * (uint64_t)dtype_info(t.dtype).block_bytes;
+    const uint64_t expect = numel * (uint64_t)t.elem_bytes;
     if (expect != t.nbytes)
       return InvalidArgument(ctx + what + " of shape " + shape_to_string(t.shape) + " needs " +
                              std::to_string(expect) + " bytes, has " + std::to_string(t.nbytes));
     if (!t.data && t.nbytes) return InvalidArgument(ctx + what + " has no data");
-    header[t.name] = {{"dtype", *dt}, {"shape", t.shape}, {"data_offsets", {offset, offset + expect}}};
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + expect}}};
     offset += expect;
   }
   std::string text;
@@ -319,7 +330,7 @@ Status write_safetensors(const std::string& path, const std::vector<TensorView>&
   FRUGAL_RETURN_IF_ERROR(out.open(path));
   FRUGAL_RETURN_IF_ERROR(out.write(&n, 8));
   FRUGAL_RETURN_IF_ERROR(out.write(text.data(), text.size()));
-  for (const TensorView& t : tensors) FRUGAL_RETURN_IF_ERROR(out.write(t.data, t.nbytes));
+  for (const RawTensor& t : tensors) FRUGAL_RETURN_IF_ERROR(out.write(t.data, t.nbytes));
   return out.commit();
 }
 

@@ -84,4 +84,18 @@ std::optional<std::string> dtype_to_safetensors(DType t);
 Status write_safetensors(const std::string& path, const std::vector<TensorView>& tensors,
                          const std::map<std::string, std::string>& metadata = {});
 
+// A tensor given by its safetensors dtype string, for dtypes frugal has no DType for
+// ("F8_E4M3", "F8_E5M2", "U8", ...). elem_bytes: bytes per element of that dtype.
+struct RawTensor {
+  std::string name;
+  std::string dtype;            // as written in the header
+  int elem_bytes = 1;
+  std::vector<int64_t> shape;   // outermost first
+  const void* data = nullptr;
+  size_t nbytes = 0;
+};
+// As write_safetensors, for raw tensors (same checks, same write-then-rename).
+Status write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,
+                             const std::map<std::string, std::string>& metadata = {});
+
 }  // namespace frugal::safetensors

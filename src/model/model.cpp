@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <cstring>
+#include <fmt/format.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -11,6 +12,8 @@
 #include "formats/safetensors.h"
 #include "model/model_config_io.h"
 #include "quant/ggml_blocks.h"
+#include "quant/hf_quant_config.h"
+#include "quant/hf_quant_load.h"
 
 namespace frugal {
 
@@ -79,6 +82,8 @@ bool matmul_dtype_supported(DType t) {
   switch (t) {
     case DType::F32: case DType::F16: case DType::BF16:
     case DType::Q8_0: case DType::Q4_0: case DType::Q4_1:
+    case DType::I8_ROW: case DType::E4M3_ROW: case DType::E5M2_ROW:
+    case DType::I4_G64: case DType::I4_G64A: case DType::I4_G128: case DType::I4_G128A:
       return true;
     default:
       return false;
@@ -201,13 +206,37 @@ Result<Model> load_hf_dir(const std::string& dir) {
   m.format = ModelFormat::kSafetensors;
   m.path = dir;
   FRUGAL_ASSIGN_OR_RETURN(m.config, config_from_hf_json(cfg_path));
+  FRUGAL_ASSIGN_OR_RETURN(std::optional<quant::HfQuantConfig> qc, quant::read_hf_quant_config(dir));
   FRUGAL_ASSIGN_OR_RETURN(safetensors::SafetensorsModel st, safetensors::SafetensorsModel::open(dir));
   auto holder = std::make_shared<safetensors::SafetensorsModel>(std::move(st));
   m.storage.push_back(holder);
-  FRUGAL_RETURN_IF_ERROR(bind_weights(
-      m.config, hf_names(), dir,
-      [&](const std::string& n) { return holder->tensor(n); },
-      [&](const std::string& n) { return holder->tensor(n).ok(); }, &m));
+  std::map<std::string, int> repacked, fallback;  // dtype / reason -> linears
+  auto lookup = [&](const std::string& n) -> Result<TensorView> {
+    const std::string suffix = ".weight";
+    if (qc && n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string module = n.substr(0, n.size() - suffix.size());
+      FRUGAL_ASSIGN_OR_RETURN(std::optional<quant::LoadedLinear> l, quant::load_quantized_linear(*holder, *qc, module));
+      if (l) {
+        m.storage.push_back(l->buffer);
+        if (l->fallback.empty()) ++repacked[dtype_name(l->view.dtype)];
+        else ++fallback[l->fallback];
+        return std::move(l->view);
+      }
+    }
+    return holder->tensor(n);
+  };
+  auto exists = [&](const std::string& n) {
+    if (holder->tensor(n).ok()) return true;
+    const std::string base = n.size() > 7 ? n.substr(0, n.size() - 7) : n;
+    return qc && quant::has_quantized_linear(*holder, *qc, base);
+  };
+  FRUGAL_RETURN_IF_ERROR(bind_weights(m.config, hf_names(), dir, lookup, exists, &m));
+  if (qc) {
+    m.notes.push_back("quantization_config: " + quant::describe(*qc));
+    for (const auto& [dt, n] : repacked) m.notes.push_back(fmt::format("{} linears repacked exactly into {}", n, dt));
+    for (const auto& [why, n] : fallback)
+      m.notes.push_back(fmt::format("{} linears dequantized to F16 at load ({}: no engine dtype holds it)", n, why));
+  }
   const std::string tok_path = dir + "/tokenizer.json";
   if (std::filesystem::exists(tok_path)) {
     FRUGAL_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_tokenizer_json(tok_path));

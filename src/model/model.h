@@ -25,6 +25,9 @@ struct Model {
   std::string path;
   std::optional<Tokenizer> tokenizer;  // absent for llama2.c checkpoints
   std::vector<std::shared_ptr<const void>> storage;  // keeps mappings / owned buffers alive
+  // How a quantized checkpoint was loaded, one line each ("14 linears gptq 4-bit g32 → Q4_0",
+  // "7 linears dequantized to F16: act-order g_idx"); empty for plain checkpoints.
+  std::vector<std::string> notes;
 
   // Bytes of weight data by dtype name, each tensor counted once (tied output not counted twice).
   std::map<std::string, size_t> weight_bytes_by_dtype() const;
@@ -32,7 +35,9 @@ struct Model {
 };
 
 // Loads a model from a GGUF file, a llama2.c checkpoint (.bin), or a Hugging Face directory
-// (config.json + model.safetensors or a sharded model.safetensors.index.json). The format is
+// (config.json + model.safetensors or a sharded model.safetensors.index.json; quantized
+// directories — AutoGPTQ, AutoAWQ, compressed-tensors — are repacked into engine dtypes, see
+// quant/hf_quant_load.h). The format is
 // detected from the path (directory) and the file's magic. Every tensor's presence, shape and
 // dtype are checked; an error names the file and the tensor.
 Result<Model> load_model(const std::string& path);

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "base/status.h"
 #include "formats/gguf.h"
 #include "model/config.h"
@@ -35,5 +37,13 @@ Result<ModelConfig> config_from_gguf(const gguf::GgufFile& file);
 // JSON syntax errors: Corrupt with nlohmann's message. Finally validate() (Corrupt naming the file).
 // Note: "rope_scaling" is not represented in ModelConfig and is ignored.
 Result<ModelConfig> config_from_hf_json(const std::string& config_json_path);
+
+// The Hugging Face config.json (LlamaForCausalLM) describing `c`: the fields
+// config_from_hf_json reads (so the two round-trip), plus architectures, model_type, hidden_act
+// "silu", attention_bias/mlp_bias false, head_dim, and torch_dtype (e.g. "float16"). Floats are
+// written with the shortest decimal that reads back as the same float32 (eps 1e-05, not
+// 9.99999975e-06). bos/eos ids are written when >= 0.
+nlohmann::ordered_json config_to_hf_json(const ModelConfig& c, const std::string& torch_dtype, int32_t bos_token_id = -1,
+                                         int32_t eos_token_id = -1);
 
 }  // namespace frugal

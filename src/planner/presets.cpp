@@ -31,6 +31,12 @@ ModelSpec Llama2_70B() { return llama_like("llama-2-70b", "llama", 32000, 8192, 
 ModelSpec Llama31_8B() { return llama_like("llama-3.1-8b", "llama", 128256, 4096, 14336, 32, 32, 8, 131072); }
 ModelSpec Llama31_70B() { return llama_like("llama-3.1-70b", "llama", 128256, 8192, 28672, 80, 64, 8, 131072); }
 ModelSpec Llama31_405B() { return llama_like("llama-3.1-405b", "llama", 128256, 16384, 53248, 126, 128, 8, 131072); }
+// meta-llama/Llama-3.2-1B: hidden 2048, 16 layers, 32 heads x 64 (8 KV heads), FFN 8192, tied.
+ModelSpec Llama32_1B() {
+  ModelSpec m = llama_like("llama-3.2-1b", "llama", 128256, 2048, 8192, 16, 32, 8, 131072);
+  m.tied_embeddings = true;
+  return m;
+}
 
 // mistralai/Mistral-7B-v0.1: sliding_window 4096, max_position_embeddings 32768.
 ModelSpec Mistral7B() {
@@ -151,6 +157,7 @@ const std::vector<PresetInfo>& presets() {
       {"llama-3.1-8b", "meta-llama/Llama-3.1-8B", 8.03e9, Llama31_8B},
       {"llama-3.1-70b", "meta-llama/Llama-3.1-70B", 70.55e9, Llama31_70B},
       {"llama-3.1-405b", "meta-llama/Llama-3.1-405B", 405.85e9, Llama31_405B},
+      {"llama-3.2-1b", "meta-llama/Llama-3.2-1B", 1.24e9, Llama32_1B},
       {"mistral-7b", "mistralai/Mistral-7B-v0.1", 7.24e9, Mistral7B},
       {"mixtral-8x7b", "mistralai/Mixtral-8x7B-v0.1", 46.70e9, Mixtral8x7B},
       {"falcon-7b", "tiiuae/falcon-7b", 6.92e9, Falcon7B},

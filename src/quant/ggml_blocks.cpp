@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "base/half.h"
+#include "quant/row_blocks.h"
 
 namespace frugal {
 
@@ -143,6 +144,7 @@ Int saturate_round(float v) {
 }  // namespace
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
+  if (dequantize_row_block(t, src, dst, n)) return;  // frugal's own layouts (row_blocks.h)
   const int64_t nb = n / kQK;
   switch (t) {
     case DType::F32:
@@ -171,12 +173,13 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = (float)s[i];
       return;
     }
-    case DType::kCount: break;
+    default: break;  // the row_blocks.h dtypes returned above
   }
   std::fill(dst, dst + n, std::numeric_limits<float>::quiet_NaN());
 }
 
 void quantize_row(DType t, const float* src, void* dst, int64_t n) {
+  if (quantize_row_block(t, src, dst, n)) return;  // frugal's own layouts (row_blocks.h)
   const int64_t nb = n / kQK;
   switch (t) {
     case DType::F32:
@@ -205,7 +208,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) d[i] = saturate_round<int32_t>(src[i]);
       return;
     }
-    case DType::kCount: break;
+    default: break;  // the row_blocks.h dtypes returned above
   }
 }
 

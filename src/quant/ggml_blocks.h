@@ -20,11 +20,13 @@ struct BlockQ4_1 { uint16_t d; uint16_t m; uint8_t qs[kQK / 2]; };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
 
 // Dequantize n elements (n a multiple of the type's block size) of any DType to float.
-// Works for F32/F16/BF16 too (plain conversion).
+// Works for F32/F16/BF16 too (plain conversion), and for frugal's own layouts
+// (quant/row_blocks.h); for the *_ROW dtypes src..n is exactly one row (scale first).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 
 // Quantize n floats into type t with round-to-nearest, matching ggml's reference quantizers
 // (quantize_row_*_ref): Q8_0 d = amax/127; Q4_0 d = max/-8 (signed max); Q4_1 d = (max-min)/15, m = min.
+// frugal's own layouts: the RTN rules of quant/row_blocks.h (one row for the *_ROW dtypes).
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
 }  // namespace frugal

@@ -87,6 +87,16 @@ Result<GgufExportReport> write_quantized_gguf(const gguf::GgufFile& in, const Mo
         replaced[name] = {t, &keep.back()};
         rep.native_type = dtype_name(t);
         ++rep.ggml_tensors;
+      } else if (lo.precision.kind == Precision::Kind::kFloat && lo.precision.float_type == DType::F16) {
+        // Kept in 16-bit by a mixed-precision policy: stored as F16 (exact: the values are fp16).
+        std::vector<uint8_t> bytes(lo.effective.size() * sizeof(uint16_t));
+        for (size_t j = 0; j < lo.effective.size(); ++j) {
+          const uint16_t h = f32_to_fp16(lo.effective[j]);
+          std::memcpy(bytes.data() + 2 * j, &h, 2);
+        }
+        keep.push_back(std::move(bytes));
+        replaced[name] = {DType::F16, &keep.back()};
+        ++rep.f16_tensors;
       } else {
         put_f32(name, lo.effective);
         ++rep.fake_tensors;

@@ -4,6 +4,7 @@
 //   integer, 8-bit g32 symmetric  → Q8_0  (d = scale, q − 128: exact)
 //   integer, 4-bit g32 symmetric  → Q4_0  (d = scale, q: exact)
 //   integer, 4-bit g32 asymmetric → Q4_1  (d = scale, m = fp16(−scale·zero): exact up to m's fp16 rounding)
+//   kept in f16 by a mixed-precision policy → F16
 //   anything else (other bits/groups, act-order g_idx, FP8, W8A8) → F32 tensors holding the
 //   dequantized weights ("fake quant": the engine evaluates the quantized values, but the file
 //   does not have their size; the layout's true size comes from quant/layouts.h).
@@ -21,6 +22,7 @@ namespace frugal::quant {
 struct GgufExportReport {
   int ggml_tensors = 0;      // linears written in a native ggml type
   int fake_tensors = 0;      // linears written as dequantized F32
+  int f16_tensors = 0;       // linears kept in 16-bit (mixed precision), written as F16
   std::string native_type;   // "Q4_0", "Q4_1", "Q8_0" or ""
   uint64_t file_bytes = 0;
 };

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backend/cpu/ops.h"
+#include "base/half.h"
 #include "quant/ggml_blocks.h"
 #include "quant/smoothquant.h"
 
@@ -30,7 +31,62 @@ std::optional<Method> method_from_name(std::string_view s) {
   return std::nullopt;
 }
 
+Precision default_precision(const ModelQuantOptions& o) {
+  switch (o.method) {
+    case Method::kFp8: {
+      Precision p;
+      p.kind = Precision::Kind::kFp8;
+      p.fp8 = o.fp8;
+      p.fp8_per_channel = o.fp8_per_channel;
+      return p;
+    }
+    case Method::kSmoothQuant: return Precision::integer(8, kPerChannel, true);
+    default: break;
+  }
+  Precision p;
+  p.kind = Precision::Kind::kInt;
+  p.quant = o.quant;
+  return p;
+}
+
+Precision linear_precision(const ModelQuantOptions& o, int L, int i) {
+  if (L >= 0 && L < (int)o.per_linear.size() && o.per_linear[L][i]) {
+    Precision p = *o.per_linear[L][i];
+    if (p.kind == Precision::Kind::kInt) {  // the run's clip-search settings apply to overrides too
+      p.quant.mse_clip = o.quant.mse_clip;
+      p.quant.clip_grid = o.quant.clip_grid;
+      p.quant.clip_max_shrink = o.quant.clip_max_shrink;
+    }
+    return p;
+  }
+  return default_precision(o);
+}
+
+namespace {
+
+Status validate_per_linear(const ModelQuantOptions& o, const ModelConfig& c) {
+  if (o.per_linear.empty()) return Status::Ok();
+  if ((int)o.per_linear.size() != c.n_layers)
+    return InvalidArgument(fmt::format("mixed-precision map has {} layers, the model {}", o.per_linear.size(), c.n_layers));
+  const int64_t qd = c.head_dim() * c.n_heads;
+  const int64_t cols[7] = {c.dim, c.dim, c.dim, qd, c.dim, c.dim, c.hidden_dim};
+  for (int L = 0; L < c.n_layers; ++L)
+    for (int i = 0; i < 7; ++i) {
+      if (!o.per_linear[L][i]) continue;
+      const Precision& p = *o.per_linear[L][i];
+      if (p.kind == Precision::Kind::kInt && o.method != Method::kRtn && p.quant.group == kPerTensor)
+        return InvalidArgument(fmt::format("blk.{}.{}: {} needs per-channel or group-wise scales", L, kLinearNames[i],
+                                           method_name(o.method)));
+      Status st = validate_precision(p, cols[i]);
+      if (!st.ok()) return InvalidArgument(fmt::format("blk.{}.{} as {}: {}", L, kLinearNames[i], precision_name(p), st.message()));
+    }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status validate_for_model(const ModelQuantOptions& o, const ModelConfig& c) {
+  FRUGAL_RETURN_IF_ERROR(validate_per_linear(o, c));
   if (o.method == Method::kFp8 || o.method == Method::kSmoothQuant) return Status::Ok();
   if (o.method != Method::kRtn && o.quant.group == kPerTensor)
     return InvalidArgument(fmt::format("{} needs per-channel or group-wise scales", method_name(o.method)));
@@ -112,38 +168,46 @@ struct Ctx {
   std::vector<std::pair<double, double>>* errors = nullptr;  // (rtn, method) per linear
 };
 
-// Quantize one linear W [rows, cols] whose inputs are X [T, cols] (X unused by RTN/FP8).
-Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t rows, int64_t cols, const Mat& x,
-                                           int64_t T, const std::vector<double>* hessian) {
+// Quantize one linear W [rows, cols] whose inputs are X [T, cols] (X unused by RTN/FP8) to
+// precision `prec`; integer precisions go through the run's method.
+Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Precision& prec, const Mat& w, int64_t rows,
+                                           int64_t cols, const Mat& x, int64_t T, const std::vector<double>* hessian) {
   QuantizedLinearOut out;
   out.rows = rows;
   out.cols = cols;
+  out.precision = prec;
   if (c.passthrough) {
     out.effective = w;
+    out.precision = Precision::floating(DType::F32);
+    return out;
+  }
+  // Linears that are not integer-quantized still take their slot in the GPTQ error list.
+  if (prec.kind != Precision::Kind::kInt && c.errors && c.o.method == Method::kGptq)
+    c.errors->push_back({std::nan(""), std::nan("")});
+  if (prec.kind == Precision::Kind::kFloat) {
+    out.effective = w;
+    if (prec.float_type == DType::F16)
+      for (float& v : out.effective) v = fp16_to_f32(f32_to_fp16(v));
+    return out;
+  }
+  if (prec.kind == Precision::Kind::kFp8) {
+    FRUGAL_ASSIGN_OR_RETURN(Fp8Matrix q, quantize_fp8(w.data(), rows, cols, prec.fp8, prec.fp8_per_channel));
+    out.effective = dequantize(q);
+    out.fp8 = std::move(q);
     return out;
   }
   switch (c.o.method) {
-    case Method::kRtn: {
-      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, c.o.quant));
-      out.effective = dequantize(q);
-      out.q = std::move(q);
-      break;
-    }
-    case Method::kFp8: {
-      FRUGAL_ASSIGN_OR_RETURN(Fp8Matrix q, quantize_fp8(w.data(), rows, cols, c.o.fp8, c.o.fp8_per_channel));
-      out.effective = dequantize(q);
-      out.fp8 = std::move(q);
-      break;
-    }
+    case Method::kRtn:
+    case Method::kFp8:
     case Method::kSmoothQuant: {
-      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, {8, kPerChannel, true}));
+      FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_rtn(w.data(), rows, cols, prec.quant));
       out.effective = dequantize(q);
       out.q = std::move(q);
       break;
     }
     case Method::kGptq: {
       GptqParams p = c.o.gptq;
-      p.quant = c.o.quant;
+      p.quant = prec.quant;
       FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, quantize_gptq(w.data(), rows, cols, *hessian, p));
       out.effective = dequantize(q);
       out.q = std::move(q);
@@ -151,7 +215,7 @@ Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t r
     }
     case Method::kAwq: {
       AwqParams p = c.o.awq;
-      p.quant = c.o.quant;
+      p.quant = prec.quant;
       int64_t Ts = 0;
       const Mat xs = subsample(x, T, cols, 512, Ts);
       FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix q, awq_quantize_clipped(w.data(), rows, cols, xs.data(), Ts, p));
@@ -164,7 +228,7 @@ Result<QuantizedLinearOut> quantize_linear(const Ctx& c, const Mat& w, int64_t r
     // Relative output error of plain RTN vs GPTQ on ≤ 256 of the calibration tokens.
     int64_t Ts = 0;
     const Mat xs = subsample(x, T, cols, 256, Ts);
-    FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix r, quantize_rtn(w.data(), rows, cols, c.o.quant));
+    FRUGAL_ASSIGN_OR_RETURN(QuantizedMatrix r, quantize_rtn(w.data(), rows, cols, prec.quant));
     c.errors->push_back({rel_output_error(w, dequantize(r), rows, cols, xs, Ts),
                          rel_output_error(w, out.effective, rows, cols, xs, Ts)});
   }
@@ -251,7 +315,7 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
     std::string note;
     if (!calibrated) {
       for (int i = 0; i < 7; ++i) {
-        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], rows[i], cols[i], X, 0, nullptr));
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, linear_precision(o, L, i), W[i], rows[i], cols[i], X, 0, nullptr));
       }
     } else {
       // ---- attention: q, k, v share xn = attn_norm(X)
@@ -261,7 +325,7 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
       std::optional<HessianAccumulator> h;
       if (o.method == Method::kGptq) { h.emplace(dim); h->add(xn.data(), T); }
       for (int i = 0; i < 3; ++i) {
-        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], rows[i], cols[i], xn, T, h ? &h->hessian() : nullptr));
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, linear_precision(o, L, i), W[i], rows[i], cols[i], xn, T, h ? &h->hessian() : nullptr));
       }
       linear(pool, ql.linears[0].effective, qd, dim, xn, T, q);
       linear(pool, ql.linears[1].effective, kvd, dim, xn, T, k);
@@ -279,7 +343,7 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
                                att.data() + off * qd, pool);
       }
       if (o.method == Method::kGptq) { h.emplace(qd); h->add(att.data(), T); }
-      FRUGAL_ASSIGN_OR_RETURN(ql.linears[3], quantize_linear(c, W[3], dim, qd, att, T, h ? &h->hessian() : nullptr));
+      FRUGAL_ASSIGN_OR_RETURN(ql.linears[3], quantize_linear(c, linear_precision(o, L, 3), W[3], dim, qd, att, T, h ? &h->hessian() : nullptr));
       linear(pool, ql.linears[3].effective, dim, qd, att, T, y);
       for (size_t i = 0; i < X.size(); ++i) X[i] += y[i];
       // ---- MLP: gate, up share xn = ffn_norm(X)
@@ -287,13 +351,13 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
       FRUGAL_ASSIGN_OR_RETURN(std::string n2, smooth_shared_input(c, {&W[4], &W[5]}, {hid, hid}, ql.ffn_norm, xn, T, dim));
       if (o.method == Method::kGptq) { h.emplace(dim); h->add(xn.data(), T); }
       for (int i = 4; i < 6; ++i) {
-        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, W[i], hid, dim, xn, T, h ? &h->hessian() : nullptr));
+        FRUGAL_ASSIGN_OR_RETURN(ql.linears[i], quantize_linear(c, linear_precision(o, L, i), W[i], hid, dim, xn, T, h ? &h->hessian() : nullptr));
       }
       linear(pool, ql.linears[4].effective, hid, dim, xn, T, g);
       linear(pool, ql.linears[5].effective, hid, dim, xn, T, u);
       cpu::swiglu(g.data(), u.data(), g.data(), (int64_t)g.size());
       if (o.method == Method::kGptq) { h.emplace(hid); h->add(g.data(), T); }
-      FRUGAL_ASSIGN_OR_RETURN(ql.linears[6], quantize_linear(c, W[6], dim, hid, g, T, h ? &h->hessian() : nullptr));
+      FRUGAL_ASSIGN_OR_RETURN(ql.linears[6], quantize_linear(c, linear_precision(o, L, 6), W[6], dim, hid, g, T, h ? &h->hessian() : nullptr));
       linear(pool, ql.linears[6].effective, dim, hid, g, T, y);
       for (size_t i = 0; i < X.size(); ++i) X[i] += y[i];
       ql.norms_changed = o.method == Method::kAwq || o.method == Method::kSmoothQuant;
@@ -303,7 +367,7 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
       note += fmt::format("{}rel. output error rtn→{}:", note.empty() ? fmt::format("layer {}: ", L) : ", ",
                           method_name(o.method));
       for (size_t i = 0; i < errs.size() && i < 7; ++i)
-        note += fmt::format(" {} {:.2e}→{:.2e}", kLinearNames[i], errs[i].first, errs[i].second);
+        if (!std::isnan(errs[i].first)) note += fmt::format(" {} {:.2e}→{:.2e}", kLinearNames[i], errs[i].first, errs[i].second);
       errs.clear();
     }
     if (!note.empty()) res.notes.push_back(note);

@@ -11,6 +11,7 @@
 // folded into the rows of up_proj). Embeddings and the output head stay as they are.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "quant/awq.h"
 #include "quant/fp8.h"
 #include "quant/gptq.h"
+#include "quant/precision.h"
 #include "quant/rtn.h"
 
 namespace frugal::quant {
@@ -42,7 +44,18 @@ struct ModelQuantOptions {
   GptqParams gptq;                 // its .quant is overwritten by `quant`
   AwqParams awq;                   // its .quant is overwritten by `quant`
   double smooth_alpha = 0.5;
+  // Mixed precision (quant/mixed_precision.h): per layer, per linear (kLinearNames order), a
+  // precision that replaces the method's default for that linear; empty = uniform. Integer
+  // precisions still go through the method (GPTQ/AWQ with their bits/group); AWQ/SmoothQuant
+  // scale searches use `quant` above.
+  std::vector<std::array<std::optional<Precision>, 7>> per_linear;
 };
+
+// The precision the method gives every linear when no override applies (FP8: fp8 per tensor or
+// channel; SmoothQuant: int8 per channel; RTN/GPTQ/AWQ: `quant`).
+Precision default_precision(const ModelQuantOptions& o);
+// The precision of linear `i` of layer `L` under `o` (the override if any, else the default).
+Precision linear_precision(const ModelQuantOptions& o, int L, int i);
 
 // Checks the options against the model's shapes (group divides every row length, bits, ...)
 // before any work starts.
@@ -57,6 +70,7 @@ struct QuantizedLinearOut {
   std::optional<Fp8Matrix> fp8;      // FP8
   std::vector<float> effective;      // [rows, cols] float weights the quantized tensor stands for
   int64_t rows = 0, cols = 0;
+  Precision precision;               // what the linear is stored as (its layout gives its bytes)
 };
 
 struct QuantizedLayer {

@@ -18,6 +18,29 @@ Status check_common(const QuantizedMatrix& q) {
   return Status::Ok();
 }
 
+// AutoGPTQ's packing is a little-endian bit stream of 32-bit words: value j occupies stream bits
+// [bits·j, bits·(j+1)), stream bit b being bit b % 32 of word b / 32. For 2/4/8 bits a value never
+// straddles words; for 3 bits, 32 values fill 3 words and values 10 and 21 straddle (the layout of
+// AutoGPTQ's QuantLinear.pack). Consecutive words of one stream are `stride` int32s apart.
+void put_bits(int32_t* words, int64_t stride, int64_t j, int bits, uint32_t v) {
+  const int64_t b = j * bits, w = b / 32;
+  const int sh = (int)(b % 32);
+  uint32_t* lo = reinterpret_cast<uint32_t*>(words + w * stride);
+  *lo |= v << sh;
+  if (sh + bits > 32) *reinterpret_cast<uint32_t*>(words + (w + 1) * stride) |= v >> (32 - sh);
+}
+
+uint32_t get_bits(const int32_t* words, int64_t stride, int64_t j, int bits) {
+  const int64_t b = j * bits, w = b / 32;
+  const int sh = (int)(b % 32);
+  uint32_t v = (uint32_t)words[w * stride] >> sh;
+  if (sh + bits > 32) v |= (uint32_t)words[(w + 1) * stride] << (32 - sh);
+  return v;
+}
+
+// in and out must be multiples of this so every stream fills whole words.
+int64_t gptq_multiple(int bits) { return bits == 3 ? 32 : 32 / bits; }
+
 QuantizedMatrix empty_matrix(int bits, int64_t in, int64_t out, int64_t group, int64_t n_groups) {
   QuantizedMatrix q;
   q.rows = out; q.cols = in; q.bits = bits; q.group = group; q.n_groups = n_groups;
@@ -31,32 +54,27 @@ QuantizedMatrix empty_matrix(int bits, int64_t in, int64_t out, int64_t group, i
 
 Result<PackedGptq> pack_autogptq(const QuantizedMatrix& q) {
   FRUGAL_RETURN_IF_ERROR(check_common(q));
-  if (q.bits != 2 && q.bits != 4 && q.bits != 8)
-    return Unsupported(fmt::format("AutoGPTQ packing of {}-bit weights is not supported (2, 4, 8)", q.bits));
-  const int k = 32 / q.bits;
+  if (q.bits != 2 && q.bits != 3 && q.bits != 4 && q.bits != 8)
+    return Unsupported(fmt::format("AutoGPTQ packing of {}-bit weights is not supported (2, 3, 4, 8)", q.bits));
+  const int64_t m = gptq_multiple(q.bits);
+  if (q.cols % m != 0 || q.rows % m != 0)
+    return InvalidArgument(fmt::format("AutoGPTQ {}-bit packing needs in and out multiples of {}", q.bits, m));
   const uint32_t mask = (1u << q.bits) - 1;
-  if (q.cols % k != 0 || q.rows % k != 0)
-    return InvalidArgument(fmt::format("AutoGPTQ packing needs in and out multiples of {}", k));
   PackedGptq p;
   p.bits = q.bits; p.in = q.cols; p.out = q.rows; p.group = q.group > 0 ? q.group : 0; p.n_groups = q.n_groups;
-  p.qweight.assign((size_t)(p.in / k * p.out), 0);
-  for (int64_t i = 0; i < p.in / k; ++i)
-    for (int64_t o = 0; o < p.out; ++o) {
-      uint32_t word = 0;
-      for (int j = 0; j < k; ++j) word |= ((uint32_t)q.codes[o * q.cols + i * k + j] & mask) << (q.bits * j);
-      p.qweight[i * p.out + o] = (int32_t)word;
-    }
-  p.qzeros.assign((size_t)(p.n_groups * (p.out / k)), 0);
+  const int64_t in_words = p.in * p.bits / 32, out_words = p.out * p.bits / 32;
+  p.qweight.assign((size_t)(in_words * p.out), 0);
+  // Column o of qweight is the bit stream of row o's codes along `in`.
+  for (int64_t o = 0; o < p.out; ++o)
+    for (int64_t i = 0; i < p.in; ++i)
+      put_bits(p.qweight.data() + o, p.out, i, p.bits, (uint32_t)q.codes[o * q.cols + i] & mask);
+  p.qzeros.assign((size_t)(p.n_groups * out_words), 0);
   p.scales.resize((size_t)(p.n_groups * p.out));
   for (int64_t g = 0; g < p.n_groups; ++g) {
-    for (int64_t w = 0; w < p.out / k; ++w) {
-      uint32_t word = 0;
-      for (int j = 0; j < k; ++j) {
-        const int64_t o = w * k + j;
-        word |= ((uint32_t)((int)q.zeros[o * q.n_groups + g] - 1) & mask) << (q.bits * j);
-      }
-      p.qzeros[g * (p.out / k) + w] = (int32_t)word;
-    }
+    // Row g of qzeros is the bit stream of (zero − 1) mod 2^bits along `out`.
+    for (int64_t o = 0; o < p.out; ++o)
+      put_bits(p.qzeros.data() + g * out_words, 1, o, p.bits,
+               (uint32_t)((int)q.zeros[o * q.n_groups + g] - 1) & mask);
     for (int64_t o = 0; o < p.out; ++o) p.scales[g * p.out + o] = f32_to_fp16(q.scales[o * q.n_groups + g]);
   }
   p.g_idx.resize((size_t)p.in);
@@ -65,11 +83,14 @@ Result<PackedGptq> pack_autogptq(const QuantizedMatrix& q) {
 }
 
 Result<QuantizedMatrix> unpack_autogptq(const PackedGptq& p) {
-  if (p.bits != 2 && p.bits != 4 && p.bits != 8) return Unsupported("AutoGPTQ bits must be 2, 4 or 8");
-  const int k = 32 / p.bits;
+  if (p.bits != 2 && p.bits != 3 && p.bits != 4 && p.bits != 8)
+    return Unsupported(fmt::format("AutoGPTQ bits must be 2, 3, 4 or 8, not {}", p.bits));
+  const int64_t m = gptq_multiple(p.bits);
   const uint32_t mask = (1u << p.bits) - 1;
-  if (p.in <= 0 || p.out <= 0 || p.in % k || p.out % k || p.n_groups <= 0 ||
-      (int64_t)p.qweight.size() != p.in / k * p.out || (int64_t)p.qzeros.size() != p.n_groups * (p.out / k) ||
+  if (p.in <= 0 || p.out <= 0 || p.in % m || p.out % m || p.n_groups <= 0)
+    return Corrupt("AutoGPTQ tensors have inconsistent shapes");
+  const int64_t in_words = p.in * p.bits / 32, out_words = p.out * p.bits / 32;
+  if ((int64_t)p.qweight.size() != in_words * p.out || (int64_t)p.qzeros.size() != p.n_groups * out_words ||
       (int64_t)p.scales.size() != p.n_groups * p.out || (int64_t)p.g_idx.size() != p.in)
     return Corrupt("AutoGPTQ tensors have inconsistent shapes");
   QuantizedMatrix q = empty_matrix(p.bits, p.in, p.out, p.group > 0 ? p.group : kPerChannel, p.n_groups);
@@ -80,15 +101,12 @@ Result<QuantizedMatrix> unpack_autogptq(const PackedGptq& p) {
     regular = regular && p.g_idx[i] == expect;
   }
   if (!regular) q.g_idx = p.g_idx;
-  for (int64_t i = 0; i < p.in / k; ++i)
-    for (int64_t o = 0; o < p.out; ++o) {
-      const uint32_t word = (uint32_t)p.qweight[i * p.out + o];
-      for (int j = 0; j < k; ++j) q.codes[o * p.in + i * k + j] = (uint8_t)((word >> (p.bits * j)) & mask);
-    }
+  for (int64_t o = 0; o < p.out; ++o)
+    for (int64_t i = 0; i < p.in; ++i)
+      q.codes[o * p.in + i] = (uint8_t)(get_bits(p.qweight.data() + o, p.out, i, p.bits) & mask);
   for (int64_t g = 0; g < p.n_groups; ++g)
     for (int64_t o = 0; o < p.out; ++o) {
-      const uint32_t word = (uint32_t)p.qzeros[g * (p.out / k) + o / k];
-      const uint32_t z = (word >> (p.bits * (o % k))) & mask;
+      const uint32_t z = get_bits(p.qzeros.data() + g * out_words, 1, o, p.bits) & mask;
       q.zeros[o * p.n_groups + g] = (float)(z + 1);
       q.scales[o * p.n_groups + g] = fp16_to_f32(p.scales[g * p.out + o]);
     }

@@ -1,8 +1,13 @@
 // Packed checkpoint layouts other tools read: AutoGPTQ and AutoAWQ (GEMM version).
 //
-// AutoGPTQ (checkpoint format v1), bits ∈ {2, 4, 8}, W [out, in], G groups along in:
-//   qweight int32 [in·bits/32, out]: word (i, o) holds q[o, i·k + j] at bits·j (k = 32/bits, low first)
-//   qzeros  int32 [G, out·bits/32]:  word (g, w) holds (zero[w·k + j, g] − 1) mod 2^bits at bits·j
+// AutoGPTQ (checkpoint format v1), bits ∈ {2, 3, 4, 8}, W [out, in], G groups along in:
+//   qweight int32 [in·bits/32, out]: column o is a little-endian bit stream of q[o, 0..in): code i at
+//                                    stream bits [bits·i, bits·(i+1)), stream bit b = bit b%32 of
+//                                    word b/32. For 2/4/8 bits: word (w, o) holds q[o, w·k + j] at
+//                                    bits·j (k = 32/bits). For 3 bits, 32 codes fill 3 words and
+//                                    codes 10 and 21 straddle two words (2+1 and 1+2 bits).
+//   qzeros  int32 [G, out·bits/32]:  row g is the same kind of stream of (zero[o, g] − 1) mod 2^bits
+//   (in and out multiples of 32/bits; of 32 for 3 bits)
 //   scales  fp16  [G, out];  g_idx int32 [in] (= i / group unless act-order)
 //   dequant: w[o, i] = scales[g_idx[i], o] · (q[o, i] − (stored_zero + 1))
 // AutoAWQ GEMM, 4-bit only:
@@ -40,7 +45,8 @@ struct PackedAwq {
   std::vector<uint16_t> scales;  // [n_groups, out]
 };
 
-// q must be group-wise or per-channel; bits 2/4/8 (3-bit's cross-word packing is not supported).
+// q must be group-wise or per-channel; bits 2/3/4/8. A zero of 0 is stored as 2^bits − 1 and reads
+// back as 2^bits (the v1 format cannot hold it; see quant/hf_export.h for how the writer avoids it).
 Result<PackedGptq> pack_autogptq(const QuantizedMatrix& q);
 Result<QuantizedMatrix> unpack_autogptq(const PackedGptq& p);
 // q: 4-bit, group-wise or per-channel, no act-order g_idx; out a multiple of 8.

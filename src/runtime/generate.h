@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -14,6 +16,14 @@
 
 namespace frugal {
 
+// A KV pool shared across requests (prefix caching, admission waiting): see model/kv_cache.h.
+struct SharedKv {
+  std::shared_ptr<KvPool> pool;
+  uint64_t salt = 0;                     // tenant key: prefixes are shared within a salt only
+  Admission admission = Admission::kWait;
+  int64_t wait_ms = 0;                   // kWait: give up after this long (0: no limit)
+};
+
 struct GenerateParams {
   int64_t max_new_tokens = 128;
   int64_t n_ctx = 0;          // KV cache size; 0: prompt + max_new_tokens, capped at the model's
@@ -21,13 +31,19 @@ struct GenerateParams {
   int64_t prefill_batch = 256;
   KvCacheOptions kv;          // cache kind (paged default), KV dtype, block size, budget
   SamplerParams sampler;
+  // When set, the request runs in this shared pool instead of a cache of its own (kv and n_ctx
+  // are then ignored, the pool's limits apply): the cached prefix of the prompt is not
+  // recomputed, and a full pool makes the request wait or refuses it (Unavailable).
+  std::optional<SharedKv> shared_kv;
 };
 
-enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback };
+// kKvFull: a shared pool ran out of blocks mid-generation (the tokens so far are kept).
+enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback, kKvFull };
 const char* stop_reason_name(StopReason r);
 
 struct GenerateStats {
   int64_t n_prompt = 0;
+  int64_t n_prompt_cached = 0;  // prompt tokens whose K/V came from the prefix cache
   int64_t n_generated = 0;
   double prompt_seconds = 0;  // prefill wall time
   double decode_seconds = 0;  // wall time of the decode loop (forward + sampling)
@@ -38,7 +54,8 @@ struct GenerateStats {
 
 // Calls on_token(id) for each generated token as soon as it is sampled; returning false stops.
 // Errors: empty prompt (InvalidArgument), prompt longer than the context (OutOfRange), invalid
-// sampler settings, token ids outside the vocabulary.
+// sampler settings, token ids outside the vocabulary; with a shared pool, a prompt that can
+// never fit (ResourceExhausted) or a full pool without waiting (Unavailable).
 Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
                                std::span<const int32_t> prompt, const GenerateParams& params,
                                const std::function<bool(int32_t)>& on_token);

@@ -4,6 +4,10 @@ AutoGPTQ v1 (QuantLinear.pack): intweight [in, out]; qweight[row] |= intweight[r
 zeros stored minus one and packed along out the same way. AutoAWQ GEMM (WQLinear_GEMM.from_linear):
 intweight [in, out]; qweight[:, col] |= intweight[:, col*8 + order[k]] << 4k with
 order = [0, 2, 4, 6, 1, 3, 5, 7]; zeros packed along out with the same order, not shifted.
+AutoGPTQ 3-bit (the same QuantLinear.pack): every 32 values along the packed axis fill 3 words:
+word 0 = v0..v9 at 3j, v10's low 2 bits at 30; word 1 = v10's bit 2 at 0, v11..v20 at 3j+1, v21's
+low bit at 31; word 2 = v21's high 2 bits at 0, v22..v31 at 3j+2 (written below as that loop, not
+as a bit stream, so the C++ bit-stream packer is checked against the published form).
 Run: .venv/bin/python tests/reference/quant_pack_fixture.py  (prints C++ initializers)
 """
 import numpy as np
@@ -41,3 +45,38 @@ fmt("kGptqQweight", gptq_qweight)
 fmt("kGptqQzeros", gptq_qzeros)
 fmt("kAwqQweight", awq_qweight)
 fmt("kAwqQzeros", awq_qzeros)
+
+
+def pack3_rows(v):
+    """AutoGPTQ 3-bit packing of v [n, cols] (uint32) along axis 0 -> [n // 32 * 3, cols]."""
+    out = np.zeros((v.shape[0] // 32 * 3, v.shape[1]), dtype=np.uint32)
+    i = row = 0
+    while row < out.shape[0]:
+        for j in range(10):
+            out[row] |= v[i + j] << (3 * j)
+        i += 10
+        out[row] |= (v[i] << 30) & 0xFFFFFFFF
+        row += 1
+        out[row] |= (v[i] >> 2) & 1
+        i += 1
+        for j in range(10):
+            out[row] |= v[i + j] << (3 * j + 1)
+        i += 10
+        out[row] |= (v[i] << 31) & 0xFFFFFFFF
+        row += 1
+        out[row] |= (v[i] >> 1) & 3
+        i += 1
+        for j in range(10):
+            out[row] |= v[i + j] << (3 * j + 2)
+        i += 10
+        row += 1
+    return out
+
+
+IN3, OUT3, G3 = 64, 32, 32
+q3 = np.array([[(o * 5 + i * 3 + (o * i) % 7) % 8 for i in range(IN3)] for o in range(OUT3)], dtype=np.uint32)
+z3 = np.array([[(o * 3 + g * 5 + 1) % 8 for g in range(IN3 // G3)] for o in range(OUT3)], dtype=np.uint32)
+gptq3_qweight = pack3_rows(q3.T.copy())                                     # [in/32*3, out]
+gptq3_qzeros = pack3_rows(((z3.astype(np.int64) - 1) & 7).astype(np.uint32)).T  # [groups, out/32*3]
+fmt("kGptq3Qweight", gptq3_qweight)
+fmt("kGptq3Qzeros", gptq3_qzeros)

@@ -26,6 +26,7 @@ TEST(PlannerPresets, ParamTotalsWithinHalfPercentOfPublished) {
       {"mistral-7b", 7.24e9},     {"mixtral-8x7b", 46.70e9},  {"falcon-7b", 6.92e9},
       {"falcon-40b", 41.30e9},    {"starcoder-15b", 15.5e9},  {"qwen2.5-7b", 7.61e9},
       {"gemma-2-9b", 9.24e9},     {"smollm2-135m", 134.5e6},  {"smollm2-1.7b", 1.71e9},
+      {"llama-3.2-1b", 1.24e9},
   };
   for (const auto& p : kPublished) {
     const ParamCounts c = count_params(preset(p.name));

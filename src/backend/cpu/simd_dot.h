@@ -1,10 +1,8 @@
-// Private to backend/cpu: the inner loops that touch SIMD. All of the intrinsics live in
-// simd_dot.cpp (AVX2+FMA+F16C when the compiler targets them, a scalar fallback otherwise), so a
-// later move to Highway runtime dispatch replaces one file.
-//
-// Accumulation is float32 (several vector accumulators, summed at the end). Quantized rows are
-// dequantized block by block in registers: nothing is written to memory and activations stay
-// float32.
+// Private to backend/cpu: small float inner loops shared by the ops (attention, softmax, matmul
+// tiles). The weight-format kernels (every dtype's dot product and row dequantization, Highway
+// runtime dispatch) are in matvec_kernels.h; the functions here that touch weights forward to
+// them. axpy/scale/dot_tile are AVX2+FMA when the compiler targets it (-march=native), scalar
+// otherwise.
 #pragma once
 
 #include <cstdint>
@@ -13,23 +11,17 @@
 
 namespace frugal::cpu::simd {
 
-// sum_i a[i]*b[i], any n >= 0.
+// sum_i a[i]*b[i], any n >= 0 (the F32 row dot of the best kernel set).
 float dot_f32(const float* a, const float* b, int64_t n);
-// sum_i f16(w[i])*x[i] / bf16(w[i])*x[i], any n >= 0.
-float dot_f16(const uint16_t* w, const float* x, int64_t n);
-float dot_bf16(const uint16_t* w, const float* x, int64_t n);
-// sum over nb blocks of 32 weights: dequantized weight * x.
-float dot_q8_0(const BlockQ8_0* w, const float* x, int64_t nb);
-float dot_q4_0(const BlockQ4_0* w, const float* x, int64_t nb);
-float dot_q4_1(const BlockQ4_1* w, const float* x, int64_t nb);
 
 // y[i] += a * x[i]
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 // y[i] *= a
 void scale_f32(float a, float* y, int64_t n);
 
-// Dequantize one row of n weights (n a multiple of the block size) of F16/BF16/Q8_0/Q4_0/Q4_1
-// to float; F32 is copied. Bit-identical to dequantize_row (quant/ggml_blocks.h): d*q is exact
+// Dequantize one row of n weights (n a multiple of the block size; for *_ROW dtypes src is the
+// row with its scale) of any matmul_supports() dtype to float; F32 is copied; other dtypes go to
+// the scalar dequantize_row. Bit-identical to dequantize_row (quant/ggml_blocks.h): d*q is exact
 // in float32 (11-bit d times a 4- or 8-bit q), so fusing d*q+m changes nothing.
 void dequantize_row_fast(DType t, const void* src, float* dst, int64_t n);
 
@@ -49,7 +41,8 @@ struct DotTile {
 };
 void dot_tile(const DotTile& p);
 
-// Name of the compiled kernel set, for logs and benchmarks: "avx2-fma-f16c" or "scalar".
+// Name of the weight kernels' SIMD target chosen at run time, for logs and benchmarks:
+// "AVX3_DL", "AVX3", "AVX2" or "SCALAR" (Highway target names).
 const char* kernel_isa();
 
 }  // namespace frugal::cpu::simd

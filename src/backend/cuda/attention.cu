@@ -4,6 +4,7 @@
 
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 
 namespace frugal::cuda {
@@ -37,6 +38,7 @@ template <int D, int MAXG>
 __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
     paged_decode_split_kernel(PagedDecodeParams p, int split_size, int n_splits,
                               int block_shift) {
+  wait_prior_grid();
   constexpr int LANES = D / 8;              // lanes per row group
   constexpr int RPW = 32 / LANES;           // row groups per warp
   constexpr int NRG = (kThreads / 32) * RPW;
@@ -68,7 +70,8 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[g][j] = 0.0f;
   }
-  const int32_t* table = p.block_tables + (int64_t)seq * p.max_blocks_per_seq;
+  const int32_t* table =
+      p.block_tables + (p.shared_block_table ? 0 : (int64_t)seq * p.max_blocks_per_seq);
   const int64_t head_off = (int64_t)kvh * D + dl;
   bool bad = false;
   // The split's block-table entries, staged once so the position loop has no dependent
@@ -191,6 +194,7 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
 // one memory latency per split). Dynamic shared memory: n_splits weights + kMergeThreads floats.
 __global__ void __launch_bounds__(kMergeThreads)
     paged_decode_merge_kernel(PagedDecodeParams p, int split_size, int n_splits) {
+  wait_prior_grid();
   extern __shared__ float sh[];
   float* w = sh;                  // [n_splits]
   float* part_acc = sh + n_splits;  // [kMergeThreads]
@@ -260,7 +264,8 @@ __global__ void paged_decode_reference_kernel(PagedDecodeParams p) {
   bool bad = false;
   const int seq_len = p.seq_lens[seq];
   for (int pos = 0; pos < seq_len; ++pos) {
-    const int32_t blk = p.block_tables[(int64_t)seq * p.max_blocks_per_seq + pos / p.block_size];
+    const int64_t trow = p.shared_block_table ? 0 : (int64_t)seq * p.max_blocks_per_seq;
+    const int32_t blk = p.block_tables[trow + pos / p.block_size];
     if (blk < 0 || blk >= p.n_blocks) { bad = true; break; }
     const int64_t row =
         (((int64_t)blk * p.block_size + pos % p.block_size) * p.n_kv_heads + kvh) * D;
@@ -318,9 +323,9 @@ Status launch_split(const PagedDecodeParams& p, const PagedDecodePlan& plan, cud
   int shift = -1;  // log2(block_size) when it is a power of two (the pool's rule), else -1
   if ((p.block_size & (p.block_size - 1)) == 0)
     for (shift = 0; (1 << shift) < p.block_size; ++shift) {}
-  paged_decode_split_kernel<D, MAXG>
-      <<<grid, kThreads, 0, s>>>(p, plan.split_size, plan.n_splits, shift);
-  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("paged_decode_split_kernel");
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(paged_decode_split_kernel<D, MAXG>, grid,
+                                            dim3(kThreads), 0, s, p, plan.split_size,
+                                            plan.n_splits, shift));
   return Status::Ok();
 }
 
@@ -383,9 +388,10 @@ Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
         paged_decode_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)merge_smem));
   }
-  paged_decode_merge_kernel<<<dim3(p.n_heads, p.n_seqs), kMergeThreads, merge_smem, stream>>>(
-      p, plan.split_size, plan.n_splits);
-  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("paged_decode_merge_kernel");
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(paged_decode_merge_kernel,
+                                            dim3(p.n_heads, p.n_seqs), dim3(kMergeThreads),
+                                            merge_smem, stream, p, plan.split_size,
+                                            plan.n_splits));
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.cuh"
 
 namespace frugal::cuda {
@@ -15,6 +16,7 @@ constexpr int kNormThreads = 256;
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_kernel(const float* x, const float* residual, float* residual_out,
                    const float* __restrict__ w, float* y, int64_t n, float eps) {
+  wait_prior_grid();
   const int64_t row = blockIdx.x;
   const float* xr = x + row * n;
   const float* rr = residual ? residual + row * n : nullptr;
@@ -93,9 +95,9 @@ Status rmsnorm(const RmsNormParams& p, cudaStream_t stream) {
     return InvalidArgument("cuda::rmsnorm: n and rows must be >= 1, got n=" +
                            std::to_string(p.n) + " rows=" + std::to_string(p.rows));
   if (p.y == p.w) return InvalidArgument("cuda::rmsnorm: y must not alias w");
-  rmsnorm_kernel<<<(unsigned)p.rows, kNormThreads, 0, stream>>>(p.x, p.residual, p.residual_out,
-                                                                 p.w, p.y, p.n, p.eps);
-  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("rmsnorm_kernel");
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(rmsnorm_kernel, dim3((unsigned)p.rows),
+                                            dim3(kNormThreads), 0, stream, p.x, p.residual,
+                                            p.residual_out, p.w, p.y, p.n, p.eps));
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/ops.cuh"
 
@@ -54,6 +55,21 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int64_t vecs = cols / 8;  // 16-byte vectors per row
   const int64_t groups = (rows + R - 1) / R;
   const int64_t warp_stride = (int64_t)gridDim.x * kWarpsPerBlock;
+  // Weights do not depend on the previous kernel: start pulling the first 2 KiB of this warp's
+  // first rows into L2 before waiting for it (PDL; see launch.cuh).
+  {
+    const int64_t grp0 = (int64_t)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
+    if (grp0 < groups) {
+      const int64_t all_lines = (cols * 2 + 127) / 128;
+      const int lines = all_lines < 16 ? (int)all_lines : 16;
+#pragma unroll
+      for (int j = 0; j < R; ++j)
+        if (lane < lines)
+          prefetch_l2(reinterpret_cast<const char*>(w + min(grp0 * R + j, rows - 1) * cols) +
+                      lane * 128);
+    }
+  }
+  wait_prior_grid();
   for (int64_t grp = (int64_t)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5); grp < groups;
        grp += warp_stride) {
     const int64_t r0 = grp * R;
@@ -131,9 +147,9 @@ Status launch(const GemvParams& p, cudaStream_t stream, int sms) {
   const int64_t groups = (p.rows + R - 1) / R;
   const int64_t blocks_needed = (groups + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int grid = (int)std::min<int64_t>(blocks_needed, (int64_t)sms * 16);
-  gemv_bf16_kernel<B, R, U><<<grid, kWarpsPerBlock * 32, 0, stream>>>(p.w, p.x, p.y, p.rows,
-                                                                      p.cols);
-  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("gemv_bf16_kernel");
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(gemv_bf16_kernel<B, R, U>, dim3(grid),
+                                            dim3(kWarpsPerBlock * 32), 0, stream, p.w, p.x, p.y,
+                                            p.rows, p.cols));
   return Status::Ok();
 }
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 
 namespace frugal::cuda {
@@ -31,6 +32,13 @@ Status cuda_error_status(cudaError_t err, const char* call, const char* file, in
       return Internal(std::move(msg));
   }
 }
+
+namespace {
+thread_local bool g_programmatic_launch = false;
+}  // namespace
+
+void set_programmatic_launch(bool on) { g_programmatic_launch = on; }
+bool programmatic_launch() { return g_programmatic_launch; }
 
 int device_count() {
   int n = 0;

@@ -1,0 +1,486 @@
+// Whole-model GPU benchmarks with dummy weights (random bf16, generated on the device) of a
+// preset architecture (default Llama-3.1-8B), each against ceilings measured in the same run:
+//   ceilings: cudaMemcpy device-to-device (bytes read + written, 2 GiB each way) and a cuBLAS
+//             BF16 GEMM 8192^3 (bf16 in, float out, float accumulation: the prefill GEMMs' mode);
+//   decode:   batch B at context C (the KV cache filled with random values, every sequence at
+//             position C), `steps` steps replayed from a CUDA graph with no host round trip
+//             (argmax -> next token on the device), and at batch 1 also as eager launches.
+//             Roofline = (weight bytes + KV bytes read and written + logits) / copy bandwidth;
+//             ratio = roofline time / measured time.
+//   prefill:  T prompt tokens in one chunk (host call to argmax), TFLOP/s counting 2 flops per
+//             weight per token plus causal attention (4 * heads * head_dim * T(T+1)/2 per layer),
+//             against the cuBLAS GEMM rate;
+//   attention: the causal prefill attention alone (tensor-core kernel and the split-K kernel),
+//             TFLOP/s with the flop count of bench/cuda/torch_compare.py's SDPA rows;
+//   also:     the batch-1 step's GEMVs alone in a graph (what the step would cost if nothing
+//             else did), Llama-3.1-70B batch-1 decode (it fits in BF16), and a configuration
+//             that does not fit (the error names the bytes).
+// Time: CUDA events (decode) or wall clock around a synchronous call (prefill); median of 3
+// repeats after a warm-up.
+//
+// Usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/check.cuh"
+#include "backend/cuda/memory.cuh"
+#include "backend/cuda/model_ops.cuh"
+#include "backend/cuda/ops.cuh"
+#include "model/cuda/llama_cuda.cuh"
+#include "model/cuda/dummy.h"
+
+using namespace frugal;
+using namespace frugal::cuda;
+
+namespace {
+
+struct Row {
+  std::string what, value, ratio;
+};
+std::vector<Row> g_table;
+
+std::string fmt(const char* f, double a, double b = 0, double c = 0) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, f, a, b, c);
+  return buf;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Ceilings {
+  double copy_gbs = 0, gemm_tflops = 0;
+};
+
+Result<Ceilings> measure_ceilings(cudaStream_t s) {
+  Ceilings c;
+  const size_t bytes = size_t{2} << 30;
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer a, DeviceBuffer::allocate(bytes));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(bytes));
+  FRUGAL_RETURN_IF_ERROR(fill_random_bf16(a.as<uint16_t>(), bytes / 2, 1, 1.0f, s));
+  cudaEvent_t e0, e1;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
+  std::vector<double> ms_copy;
+  for (int rep = 0; rep < 4; ++rep) {
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
+    for (int i = 0; i < 5; ++i)
+      FRUGAL_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, s));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+    float ms = 0;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+    if (rep > 0) ms_copy.push_back(ms / 5);
+  }
+  c.copy_gbs = 2.0 * bytes / (median(ms_copy) * 1e6);
+
+  const int n = 8192;
+  cublasHandle_t h;
+  if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return Internal("cublasCreate failed");
+  (void)cublasSetStream(h, s);
+  // a: two bf16 operands of n*n (1 GiB reused from the copy buffers), c: float n*n in b
+  uint16_t* A = a.as<uint16_t>();
+  uint16_t* B = a.as<uint16_t>() + (size_t)n * n;
+  float* C = b.as<float>();
+  const float alpha = 1.0f, beta = 0.0f;
+  std::vector<double> ms_gemm;
+  for (int rep = 0; rep < 4; ++rep) {
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
+    for (int i = 0; i < 5; ++i) {
+      if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, A, CUDA_R_16BF, n, B,
+                       CUDA_R_16BF, n, &beta, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                       CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+        return Internal("cublasGemmEx failed");
+    }
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+    float ms = 0;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+    if (rep > 0) ms_gemm.push_back(ms / 5);
+  }
+  (void)cublasDestroy(h);
+  c.gemm_tflops = 2.0 * n * n * (double)n / (median(ms_gemm) * 1e9);
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  std::printf("ceiling: cudaMemcpy D2D %.0f GB/s (read+write), cuBLAS bf16 GEMM %d^3 %.0f TFLOP/s\n",
+              c.copy_gbs, n, c.gemm_tflops);
+  g_table.push_back({"copy D2D GB/s | cuBLAS bf16 GEMM TFLOP/s",
+                     fmt("%.0f | %.0f", c.copy_gbs, c.gemm_tflops), "ceilings"});
+  return c;
+}
+
+// ms per decode step: `steps` steps in one device-resident loop, median of 3 after a warm-up.
+Result<double> time_decode(LlamaCuda& g, int batch, int ctx, int steps) {
+  std::vector<int32_t> tok((size_t)batch), pos((size_t)batch, ctx);
+  for (int b = 0; b < batch; ++b) tok[(size_t)b] = (int32_t)((b * 7919 + 13) % g.dims().vocab);
+  cudaEvent_t e0, e1;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
+  FRUGAL_RETURN_IF_ERROR(g.decode_loop(tok.data(), pos.data(), batch, 2));  // capture + warm
+  FRUGAL_RETURN_IF_ERROR(g.synchronize());
+  std::vector<double> v;
+  for (int rep = 0; rep < 3; ++rep) {
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, g.stream()));
+    FRUGAL_RETURN_IF_ERROR(g.decode_loop(tok.data(), pos.data(), batch, steps));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, g.stream()));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+    float ms = 0;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+    v.push_back(ms / steps);
+  }
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  return median(v);
+}
+
+// The projections of one batch-1 decode step alone (per layer: fused QKV, o, fused gate|up,
+// down; then the LM head) as our GEMV in one CUDA graph, weights rotated over 4 layer copies
+// (1.7 GB, far past L2): what the step would take with zero cost for everything else.
+Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
+  struct M { int64_t rows, cols; };
+  const M mats[] = {{d.qkv_dim(), d.dim}, {d.dim, d.q_dim()}, {2 * d.hidden, d.dim},
+                    {d.dim, d.hidden}};
+  const int copies = 4;
+  std::vector<DeviceBuffer> w;
+  for (int i = 0; i < copies; ++i)
+    for (const M& m : mats) {
+      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate((size_t)m.rows * m.cols * 2));
+      FRUGAL_RETURN_IF_ERROR(fill_random_bf16(b.as<uint16_t>(), (size_t)m.rows * m.cols, i, 0.02f));
+      w.push_back(std::move(b));
+    }
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer head, DeviceBuffer::allocate((size_t)d.vocab * d.dim * 2));
+  FRUGAL_RETURN_IF_ERROR(fill_random_bf16(head.as<uint16_t>(), (size_t)d.vocab * d.dim, 9, 0.02f));
+  const int64_t wide = std::max({d.dim, d.qkv_dim(), 2 * d.hidden, d.vocab});
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::allocate((size_t)wide * 4));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer y, DeviceBuffer::allocate((size_t)wide * 4));
+  FRUGAL_RETURN_IF_ERROR(fill_f32(x.as<float>(), (size_t)wide, 0.5f));
+  cudaStream_t s;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  auto chain = [&]() -> Status {
+    for (int l = 0; l < d.n_layers; ++l)
+      for (int j = 0; j < 4; ++j) {
+        const M& m = mats[j];
+        FRUGAL_RETURN_IF_ERROR(gemv_bf16({w[(size_t)((l % copies) * 4 + j)].as<uint16_t>(), m.rows,
+                                          m.cols, x.as<float>(), 1, y.as<float>()}, s));
+      }
+    return gemv_bf16({head.as<uint16_t>(), d.vocab, d.dim, x.as<float>(), 1, y.as<float>()}, s);
+  };
+  cudaGraph_t graph;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  const Status st = chain();
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(s, &graph));
+  FRUGAL_RETURN_IF_ERROR(st);
+  cudaGraphExec_t exec;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t e0, e1;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+  std::vector<double> t;
+  for (int rep = 0; rep < 5; ++rep) {
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
+    for (int i = 0; i < 4; ++i) FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+    float ms = 0;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+    t.push_back(ms / 4);
+  }
+  (void)cudaGraphExecDestroy(exec);
+  (void)cudaGraphDestroy(graph);
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  (void)cudaStreamDestroy(s);
+  const double ms = median(t), bytes = 2.0 * d.matmul_params();
+  const double floor_ms = bytes / (c.copy_gbs * 1e6);
+  std::printf("gemv chain of one b1 decode step (%d x 4 projections + LM head, graph): %.3f ms, "
+              "%.0f GB/s, %.3f of copy\n",
+              d.n_layers, ms, bytes / (ms * 1e6), floor_ms / ms);
+  g_table.push_back({"b1 step's GEMVs alone (graph) ms", fmt("%.3f", ms),
+                     fmt("%.3f of roofline (%.3f ms)", floor_ms / ms, floor_ms)});
+  return Status::Ok();
+}
+
+Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string& tag, int ctx,
+                        int batch, int steps);
+
+Status bench_decode(const LlamaDims& d, const Ceilings& c, bool quick) {
+  FRUGAL_RETURN_IF_ERROR(bench_gemv_chain(d, c));
+  const int steps = quick ? 8 : 32;
+  const std::vector<int> batches = quick ? std::vector<int>{1, 8} : std::vector<int>{1, 8, 32, 64, 128};
+  for (int ctx : {1024, 4096})
+    for (int batch : batches)
+      FRUGAL_RETURN_IF_ERROR(bench_decode_one(d, c, "", ctx, batch, steps));
+  return Status::Ok();
+}
+
+Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string& tag, int ctx,
+                        int batch, int steps) {
+  const double weight_bytes = 2.0 * d.matmul_params() + 4.0 * d.dim * (2 * d.n_layers + 1);
+  {
+    {
+      LlamaCudaOptions o;
+      o.max_batch = batch;
+      o.max_prefill_tokens = 1;
+      o.max_seq_len = ctx + steps + 8;
+      o.block_size = 16;
+      o.shuffle_blocks = true;
+      auto made = LlamaCuda::create(d, o);
+      if (!made.ok()) {
+        std::printf("decode ctx %d batch %d: skipped: %s\n", ctx, batch,
+                    made.status().to_string().c_str());
+        g_table.push_back({tag + "decode ctx " + std::to_string(ctx) + " b" + std::to_string(batch),
+                           "does not fit", "-"});
+        return Status::Ok();
+      }
+      LlamaCuda& g = **made;
+      FRUGAL_RETURN_IF_ERROR(g.randomize_weights(7));
+      FRUGAL_RETURN_IF_ERROR(g.randomize_kv(9));
+      FRUGAL_ASSIGN_OR_RETURN(const double ms, time_decode(g, batch, ctx, steps));
+      double ms_eager = 0, ms_nopdl = 0;
+      if (batch == 1) {
+        g.set_use_graphs(false);
+        FRUGAL_ASSIGN_OR_RETURN(ms_eager, time_decode(g, batch, ctx, steps));
+        g.set_use_graphs(true);
+        g.set_programmatic_launch(false);
+        FRUGAL_ASSIGN_OR_RETURN(ms_nopdl, time_decode(g, batch, ctx, steps));
+        g.set_programmatic_launch(true);
+      }
+      // bytes of one step: weights, K/V read at the mean position, K/V written, logits w+r
+      const double mean_len = ctx + (steps + 1) / 2.0;
+      const double kv = (double)batch * d.kv_bytes_per_token() * (mean_len + 1);
+      const double logits = 2.0 * batch * d.vocab * 4;
+      const double bytes = weight_bytes + kv + logits;
+      const double floor_ms = bytes / (c.copy_gbs * 1e6);
+      const double per_seq = 1000.0 / ms, agg = per_seq * batch;
+      std::printf("%s%sdecode ctx %5d batch %3d: %8.3f ms/step  %8.1f tok/s/seq  %9.1f tok/s total  "
+                  "bytes %.2f GB (weights %.2f, KV %.2f)  roofline %.3f ms  ratio %.3f  "
+                  "[arena %.1f GiB]%s\n",
+                  tag.c_str(), tag.empty() ? "" : " ", ctx, batch, ms, per_seq, agg, bytes / 1e9, weight_bytes / 1e9, kv / 1e9,
+                  floor_ms, floor_ms / ms, g.memory().total / 1073741824.0,
+                  batch == 1 ? fmt("  eager (no graph) %.3f ms/step, graph without PDL %.3f ms/step, "
+                                   "graph+PDL speedup %.3fx",
+                                   ms_eager, ms_nopdl, ms_eager / ms).c_str()
+                             : "");
+      g_table.push_back({tag + (tag.empty() ? "" : " ") + "decode ctx " + std::to_string(ctx) +
+                             " b" + std::to_string(batch) + " tok/s per seq | total",
+                         fmt("%.1f | %.0f", per_seq, agg),
+                         fmt("%.3f of roofline (%.3f ms vs %.3f)", floor_ms / ms, ms, floor_ms)});
+      if (batch == 1)
+        g_table.push_back({tag + (tag.empty() ? "" : " ") + "decode ctx " + std::to_string(ctx) +
+                               " b1 ms: eager | graph | graph+PDL",
+                           fmt("%.3f | %.3f | %.3f", ms_eager, ms_nopdl, ms),
+                           fmt("graph+PDL %.3fx eager", ms_eager / ms)});
+    }
+  }
+  return Status::Ok();
+}
+
+Status bench_prefill(const LlamaDims& d, const Ceilings& c, bool quick) {
+  const std::vector<int> lens =
+      quick ? std::vector<int>{512, 2048} : std::vector<int>{512, 1024, 2048, 4096, 8192};
+  LlamaCudaOptions o;
+  o.max_batch = 1;
+  o.max_prefill_tokens = lens.back();
+  o.max_seq_len = lens.back();
+  o.block_size = 16;
+  o.shuffle_blocks = true;
+  FRUGAL_ASSIGN_OR_RETURN(auto g, LlamaCuda::create(d, o));
+  FRUGAL_RETURN_IF_ERROR(g->randomize_weights(7));
+  std::mt19937 rng(3);
+  std::vector<int32_t> tokens((size_t)lens.back());
+  for (auto& t : tokens) t = (int32_t)(rng() % d.vocab);
+  const double lin_params = (double)d.matmul_params() - (double)d.vocab * d.dim;
+  for (int T : lens) {
+    FRUGAL_RETURN_IF_ERROR(g->prefill(0, tokens.data(), T, 0).status());  // warm-up
+    std::vector<double> v;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      FRUGAL_RETURN_IF_ERROR(g->prefill(0, tokens.data(), T, 0).status());
+      v.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                      .count());
+    }
+    const double ms = median(v);
+    const double attn = 4.0 * d.n_heads * d.head_dim * ((double)T * (T + 1) / 2) * d.n_layers;
+    const double flops = 2.0 * lin_params * T + 2.0 * d.vocab * d.dim + attn;
+    const double tflops = flops / (ms * 1e9);
+    std::printf("prefill %5d tokens: %9.2f ms  %9.0f tok/s  %.1f TFLOP/s (attention %.0f%% of "
+                "flops)  %.3f of cuBLAS GEMM rate\n",
+                T, ms, T / ms * 1000, tflops, 100 * attn / flops, tflops / c.gemm_tflops);
+    g_table.push_back({"prefill " + std::to_string(T) + " tok/s | TFLOP/s",
+                       fmt("%.0f | %.1f", T / ms * 1000, tflops),
+                       fmt("%.3f of cuBLAS GEMM", tflops / c.gemm_tflops)});
+  }
+  return Status::Ok();
+}
+
+// Causal prefill attention alone (the runner's path: paged decode kernel over one shared block
+// table, token t attending to [0, t]), Llama-3.1-8B heads, bf16 KV; same flop count as
+// bench/cuda/torch_compare.py's SDPA rows.
+Status bench_prefill_attention(bool quick) {
+  const int H = 32, KV = 8, D = 128, BS = 16;
+  const std::vector<int> lens =
+      quick ? std::vector<int>{512, 2048} : std::vector<int>{512, 1024, 2048, 4096, 8192};
+  for (int T : lens) {
+    const int n_blocks = T / BS;
+    const size_t cache = (size_t)n_blocks * BS * KV * D;
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::allocate(cache * 2));
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::allocate(cache * 2));
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::allocate((size_t)T * H * D * 4));
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::allocate((size_t)T * H * D * 4));
+    FRUGAL_RETURN_IF_ERROR(fill_random_bf16(k.as<uint16_t>(), cache, 11, 2.0f));
+    FRUGAL_RETURN_IF_ERROR(fill_random_bf16(v.as<uint16_t>(), cache, 12, 1.0f));
+    std::vector<int32_t> table((size_t)n_blocks), seq_lens((size_t)T);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), std::mt19937(1));
+    std::iota(seq_lens.begin(), seq_lens.end(), 1);
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dt, DeviceBuffer::allocate(table.size() * 4));
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dl, DeviceBuffer::allocate(seq_lens.size() * 4));
+    FRUGAL_RETURN_IF_ERROR(dt.upload(table.data(), table.size() * 4));
+    FRUGAL_RETURN_IF_ERROR(dl.upload(seq_lens.data(), seq_lens.size() * 4));
+    FRUGAL_RETURN_IF_ERROR(fill_f32(q.as<float>(), (size_t)T * H * D, 0.01f));
+    PagedDecodeParams p;
+    p.q = q.as<float>();
+    p.out = out.as<float>();
+    p.k_cache = k.as<uint16_t>();
+    p.v_cache = v.as<uint16_t>();
+    p.block_tables = dt.as<int32_t>();
+    p.shared_block_table = true;
+    p.seq_lens = dl.as<int32_t>();
+    p.max_blocks_per_seq = n_blocks;
+    p.n_blocks = n_blocks;
+    p.n_seqs = T;
+    p.n_heads = H;
+    p.n_kv_heads = KV;
+    p.head_dim = D;
+    p.block_size = BS;
+    p.max_seq_len = T;
+    FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(p));
+    FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
+    p.workspace = ws.data();
+    p.workspace_bytes = ws.size();
+    cudaEvent_t e0, e1;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
+    PagedPrefillParams f;
+    f.q = p.q;
+    f.out = p.out;
+    f.k_cache = p.k_cache;
+    f.v_cache = p.v_cache;
+    f.block_table = p.block_tables;
+    f.n_blocks = n_blocks;
+    f.n_tokens = T;
+    f.pos0 = 0;
+    f.n_heads = H;
+    f.n_kv_heads = KV;
+    f.head_dim = D;
+    f.block_size = BS;
+    for (int flash = 0; flash < 2; ++flash) {
+      FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
+      std::vector<double> t;
+      for (int rep = 0; rep < 5; ++rep) {
+        FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0));
+        FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
+        FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1));
+        FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+        float ms = 0;
+        FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+        t.push_back(ms);
+      }
+      const double ms = median(t);
+      const double flops = 4.0 * H * D * ((double)T * (T + 1) / 2);
+      const char* kind = flash ? "tensor-core prefill" : "split-K decode kernel";
+      std::printf("prefill attention alone T %5d (%s): %.3f ms  %.1f TFLOP/s\n", T, kind, ms,
+                  flops / (ms * 1e9));
+      g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) +
+                             (flash ? " tensor-core" : " split-K") + " TFLOP/s",
+                         fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
+    }
+    (void)cudaEventDestroy(e0);
+    (void)cudaEventDestroy(e1);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string arch = "llama-3.1-8b", only;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      quick = true;
+    } else if (i + 1 < argc && a == "--arch") {
+      arch = argv[++i];
+    } else if (i + 1 < argc && a == "--only") {
+      only = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]\n");
+      return 2;
+    }
+  }
+  if (device_count() == 0) {
+    std::fprintf(stderr, "frugal_cuda_model_bench: no CUDA device\n");
+    return 2;
+  }
+  auto dims = dummy_dims(arch);
+  if (!dims.ok()) {
+    std::fprintf(stderr, "error: %s\n", dims.status().to_string().c_str());
+    return 2;
+  }
+  const LlamaDims& d = *dims;
+  auto info = device_info(0);
+  if (info.ok())
+    std::printf("device: %s, %d SMs, %.1f GiB\n", info->name, info->num_sms,
+                info->total_bytes / 1073741824.0);
+  std::printf("model: %s dummy weights, bf16, %d layers, dim %lld, ffn %lld, %d/%d heads x %d, "
+              "vocab %lld; %.2f GB of weights read per decode step\n",
+              arch.c_str(), d.n_layers, (long long)d.dim, (long long)d.hidden, d.n_heads,
+              d.n_kv_heads, d.head_dim, (long long)d.vocab, 2.0 * d.matmul_params() / 1e9);
+  cudaStream_t s;
+  if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) return 1;
+  auto c = measure_ceilings(s);
+  if (!c.ok()) {
+    std::fprintf(stderr, "error: %s\n", c.status().to_string().c_str());
+    return 1;
+  }
+  Status st = Status::Ok();
+  if (only.empty() || only == "decode") st = bench_decode(d, *c, quick);
+  if (st.ok() && (only.empty() || only == "prefill")) st = bench_prefill(d, *c, quick);
+  if (st.ok() && (only.empty() || only == "attention")) st = bench_prefill_attention(quick);
+  // Llama-3.1-70B in BF16 (131 GiB of weights) fits one H200 with a small KV cache: batch 1
+  // decode at context 1k. Then the bad-input path: with a 64 x 32k KV cache it does not fit.
+  auto d70 = dummy_dims("llama-3.1-70b");
+  if (st.ok() && d70.ok() && (only.empty() || only == "decode") && !quick)
+    st = bench_decode_one(*d70, *c, "llama-3.1-70b", 1024, 1, 16);
+  if (d70.ok()) {
+    LlamaCudaOptions o;
+    o.max_batch = 64;
+    o.max_seq_len = 32768;
+    auto r = LlamaCuda::create(*d70, o);
+    std::printf("llama-3.1-70b bf16, 64 x 32k KV: %s\n",
+                r.ok() ? "fits" : r.status().to_string().c_str());
+  }
+  std::printf("\n%-44s | %-22s | %s\n", "measurement", "value", "ratio");
+  for (const Row& r : g_table)
+    std::printf("%-44s | %-22s | %s\n", r.what.c_str(), r.value.c_str(), r.ratio.c_str());
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,26 @@
+// The kernel sets: one per SIMD target compiled into the *_hwy.cpp files and supported by this
+// CPU (Highway's run-time CPU detection), best first.
+#include "backend/cpu/hwy_targets.h"  // first: Highway config, same as the kernel files
+#include "backend/cpu/matvec_kernels.h"
+
+#include "hwy/targets.h"
+
+namespace frugal::cpu::kern {
+
+const std::vector<KernelSet>& all_kernel_sets() {
+  static const std::vector<KernelSet> sets = [] {
+    std::vector<KernelSet> v;
+    const int64_t usable = hwy::SupportedTargets() & float_kernel_targets() & q8_kernel_targets();
+    for (int64_t bits = usable; bits != 0; bits &= bits - 1) {
+      const int64_t t = bits & -bits;  // Highway: a lower bit is a better target
+      KernelSet ks;
+      ks.target = t;
+      ks.name = hwy::TargetName(t);
+      if (fill_float_kernels(t, &ks) && fill_q8_kernels(t, &ks)) v.push_back(ks);
+    }
+    return v;
+  }();
+  return sets;
+}
+
+}  // namespace frugal::cpu::kern

@@ -1,0 +1,78 @@
+// Private to backend/cpu: the weight-format kernels behind matvec / vec_dot /
+// dequantize_row_fast, one KernelSet per SIMD target compiled in (hwy_targets.h), chosen at run
+// time. Tests and benchmarks use all_kernel_sets() to run every target this CPU supports.
+//
+// Two paths per weight dtype:
+//   float activations (dot_f32): weights are dequantized in registers (never to memory) and
+//     multiplied with float32 x; float32 accumulation.
+//   int8 activations (dot_q8): x is quantized once per matvec to blocks of 32 int8 with one
+//     float scale per block (ActQ8, as llama.cpp's Q8_0/Q8_1), then each block's dot product is
+//     an integer one (AVX2 vpmaddubsw+vpmaddwd, AVX-512 VNNI vpdpbusd) scaled in float.
+//     Integer weight formats only: Q8_0, Q4_0, Q4_1, I4_G*, I8_ROW.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "tensor/dtype.h"
+
+namespace frugal::cpu::kern {
+
+constexpr int kActBlock = 32;  // activations per int8 block
+
+// x[0..n) quantized for the int8 path. Block k covers x[32k, 32k+32) (the last block is padded
+// with zeros when 32 does not divide n):
+//   d[k]  = max|x in block| / 127,   q[32k+i] = round(x[32k+i] / d[k])  (ties to even; 0 if d=0)
+//   sx[k] = d[k] * sum_i q[32k+i]    (what an asymmetric weight group's offset m multiplies:
+//                                     sum (d_w*q_w + m)*x = d_w*sum(q_w*x) + m*sum(x))
+// so |x[i] - d[k]*q[i]| <= d[k]/2.
+struct ActQ8 {
+  int64_t n = 0;
+  int64_t nb = 0;
+  std::vector<int8_t> q;
+  std::vector<float> d, sx;
+  void resize(int64_t n_elems) {
+    n = n_elems;
+    nb = (n_elems + kActBlock - 1) / kActBlock;
+    q.resize((size_t)(nb * kActBlock));
+    d.resize((size_t)nb);
+    sx.resize((size_t)nb);
+  }
+};
+
+// dot(one weight row of n elements, x). `row` points at the row's first byte (for *_ROW dtypes,
+// its scale). Float dtypes accept any n >= 0 and any alignment; block dtypes need whole blocks.
+using RowDotF32 = float (*)(const void* row, const float* x, int64_t n);
+using RowDotQ8 = float (*)(const void* row, const ActQ8& x, int64_t n);
+// One row to float, bit-identical to dequantize_row (quant/ggml_blocks.h).
+using DequantRow = void (*)(const void* row, float* dst, int64_t n);
+// Fills out (resized to n) from x[0..n).
+using QuantizeAct = void (*)(const float* x, int64_t n, ActQ8* out);
+
+struct KernelSet {
+  int64_t target = 0;      // Highway target bit (HWY_AVX2, ...)
+  const char* name = "";   // hwy::TargetName(target): "AVX3_DL", "AVX3", "AVX2", "SCALAR"
+  RowDotF32 dot_f32[(int)DType::kCount] = {};  // nullptr: dtype not supported
+  RowDotQ8 dot_q8[(int)DType::kCount] = {};    // nullptr: no int8-activation path
+  DequantRow dequant[(int)DType::kCount] = {};
+  QuantizeAct quantize_act = nullptr;
+};
+
+// Every target compiled in and supported by this CPU, best first (never empty: the scalar
+// fallback is always there). The first one is what matvec uses.
+const std::vector<KernelSet>& all_kernel_sets();
+inline const KernelSet& best_kernel_set() { return all_kernel_sets().front(); }
+
+// matvec (ops.h) with an explicit kernel set.
+void matvec_with(const KernelSet& ks, const TensorView& W, const float* x, float* y,
+                 ThreadPool& pool, ActPrecision act);
+
+// Per-file registration (each *_hwy.cpp fills its part of a set for one target; false if that
+// file has no code for the target).
+int64_t float_kernel_targets();  // HWY_TARGETS of dot_float_hwy.cpp
+int64_t q8_kernel_targets();     // HWY_TARGETS of dot_q8_hwy.cpp
+bool fill_float_kernels(int64_t target, KernelSet* ks);
+bool fill_q8_kernels(int64_t target, KernelSet* ks);
+
+}  // namespace frugal::cpu::kern

@@ -1,0 +1,581 @@
+// LlamaCuda: layout of the one device arena, the forward pass (read top to bottom; each step's
+// comment is the Hugging Face LlamaDecoderLayer line it mirrors), decode graphs, prefill chunks.
+#include "model/cuda/llama_cuda.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/check.cuh"
+#include "backend/cuda/gemm.cuh"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/memory.cuh"
+#include "backend/cuda/model_ops.cuh"
+#include "backend/cuda/ops.cuh"
+
+namespace frugal::cuda {
+
+int64_t LlamaDims::matmul_params() const {
+  const int64_t per_layer = qkv_dim() * dim + dim * q_dim() + 2 * hidden * dim + dim * hidden;
+  return per_layer * n_layers + vocab * dim;
+}
+
+Status LlamaDims::validate() const {
+  if (vocab < 1 || dim < 1 || hidden < 1 || n_layers < 1 || n_heads < 1 || n_kv_heads < 1)
+    return InvalidArgument("LlamaDims: sizes must be >= 1");
+  if (head_dim != 64 && head_dim != 128)
+    return Unsupported("LlamaCuda: head_dim " + std::to_string(head_dim) +
+                       " (the paged attention kernel takes 64 or 128)");
+  if (n_heads % n_kv_heads != 0 || n_heads / n_kv_heads > 8)
+    return Unsupported("LlamaCuda: " + std::to_string(n_heads) + " query heads over " +
+                       std::to_string(n_kv_heads) + " KV heads (groups of 1..8 supported)");
+  if (dim > 0x7fffffff || hidden > 0x7fffffff || vocab > 0x7fffffff)
+    return InvalidArgument("LlamaDims: a dimension exceeds 2^31");
+  return Status::Ok();
+}
+
+namespace {
+
+struct LayerPtrs {
+  float* attn_norm = nullptr;
+  uint16_t* qkv = nullptr;
+  uint16_t* o = nullptr;
+  float* ffn_norm = nullptr;
+  uint16_t* gate_up = nullptr;
+  uint16_t* down = nullptr;
+  uint16_t* k = nullptr;  // this layer's K cache [n_blocks, block_size, n_kv, head_dim]
+  uint16_t* v = nullptr;
+};
+
+// Every device pointer of the runner. carve() fills it from a "take(bytes) -> pointer"
+// function: once counting (plan_llama_cuda_memory), once from the arena (create), so the plan
+// and the allocation cannot disagree.
+struct Layout {
+  uint16_t* embd = nullptr;
+  std::vector<LayerPtrs> layers;
+  float* out_norm = nullptr;
+  uint16_t* lm_head = nullptr;
+
+  float2* rope = nullptr;
+  float *x = nullptr, *dbuf = nullptr, *xb = nullptr, *qkv = nullptr, *q = nullptr,
+        *att = nullptr, *gu = nullptr, *h = nullptr, *logits = nullptr;
+  uint16_t* xb16 = nullptr;
+  int32_t *tokens = nullptr, *pos = nullptr, *lens = nullptr, *tables = nullptr, *next = nullptr;
+  void* attn_ws = nullptr;
+  size_t attn_ws_bytes = 0;
+  void* cublas_ws = nullptr;
+  uint16_t* kv_base = nullptr;
+
+  int rows = 0;  // activation rows: max(max_batch, max_prefill_tokens)
+  int max_blocks_per_seq = 0;
+  int64_t n_blocks = 0;
+  size_t kv_elems_per_layer = 0;
+};
+
+constexpr size_t kCublasWorkspace = size_t{32} << 20;
+
+template <class Take>
+Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, Layout& L,
+             LlamaCudaMemory& mem, Take take) {
+  size_t mark = 0, used = 0;
+  auto grab = [&](auto*& ptr, size_t bytes) -> Status {
+    FRUGAL_ASSIGN_OR_RETURN(void* p, take(bytes, used));
+    ptr = static_cast<std::remove_reference_t<decltype(ptr)>>(p);
+    return Status::Ok();
+  };
+  // Weights.
+  const size_t bf = 2;
+  FRUGAL_RETURN_IF_ERROR(grab(L.embd, (size_t)d.vocab * d.dim * bf));
+  L.layers.assign((size_t)d.n_layers, {});
+  for (LayerPtrs& lp : L.layers) {
+    FRUGAL_RETURN_IF_ERROR(grab(lp.attn_norm, (size_t)d.dim * 4));
+    FRUGAL_RETURN_IF_ERROR(grab(lp.qkv, (size_t)d.qkv_dim() * d.dim * bf));
+    FRUGAL_RETURN_IF_ERROR(grab(lp.o, (size_t)d.dim * d.q_dim() * bf));
+    FRUGAL_RETURN_IF_ERROR(grab(lp.ffn_norm, (size_t)d.dim * 4));
+    FRUGAL_RETURN_IF_ERROR(grab(lp.gate_up, (size_t)2 * d.hidden * d.dim * bf));
+    FRUGAL_RETURN_IF_ERROR(grab(lp.down, (size_t)d.dim * d.hidden * bf));
+  }
+  FRUGAL_RETURN_IF_ERROR(grab(L.out_norm, (size_t)d.dim * 4));
+  if (d.tied_embeddings) {
+    L.lm_head = L.embd;
+  } else {
+    FRUGAL_RETURN_IF_ERROR(grab(L.lm_head, (size_t)d.vocab * d.dim * bf));
+  }
+  mem.weights = used - mark;
+  mark = used;
+
+  // Workspace: RoPE table, activations, attention and cuBLAS workspaces, ids, block tables.
+  const int64_t R = std::max(o.max_batch, o.max_prefill_tokens);
+  L.rows = (int)R;
+  L.max_blocks_per_seq = (int)((o.max_seq_len + o.block_size - 1) / o.block_size);
+  L.n_blocks = (int64_t)o.max_batch * L.max_blocks_per_seq;
+  const int64_t wide = std::max({d.dim, d.q_dim(), d.hidden});
+  FRUGAL_RETURN_IF_ERROR(grab(L.rope, (size_t)o.max_seq_len * (d.head_dim / 2) * sizeof(float2)));
+  FRUGAL_RETURN_IF_ERROR(grab(L.x, (size_t)R * d.dim * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.dbuf, (size_t)R * d.dim * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.xb, (size_t)R * std::max(d.dim, d.q_dim()) * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.xb16, (size_t)R * wide * bf));
+  FRUGAL_RETURN_IF_ERROR(grab(L.qkv, (size_t)R * d.qkv_dim() * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.q, (size_t)R * d.q_dim() * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.att, (size_t)R * d.q_dim() * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.gu, (size_t)R * 2 * d.hidden * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.h, (size_t)R * d.hidden * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.logits, (size_t)o.max_batch * d.vocab * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.tokens, (size_t)R * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.pos, (size_t)R * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.lens, (size_t)R * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.next, (size_t)o.max_batch * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.tables, (size_t)L.n_blocks * 4));
+  // Split-K partials: n_seqs * n_splits <= rows + the splits one full wave holds (at most 16
+  // blocks of 128 threads per multiprocessor), each (head_dim + 2) floats per query head.
+  L.attn_ws_bytes = (size_t)(R + 16 * (int64_t)sms) * d.n_heads * (d.head_dim + 2) * 4;
+  FRUGAL_RETURN_IF_ERROR(grab(L.attn_ws, L.attn_ws_bytes));
+  FRUGAL_RETURN_IF_ERROR(grab(L.cublas_ws, kCublasWorkspace));
+  mem.workspace = used - mark;
+  mark = used;
+
+  // KV cache: K then V of every layer.
+  L.kv_elems_per_layer = (size_t)L.n_blocks * o.block_size * d.kv_dim();
+  FRUGAL_RETURN_IF_ERROR(grab(L.kv_base, L.kv_elems_per_layer * 2 * d.n_layers * bf));
+  for (int l = 0; l < d.n_layers; ++l) {
+    L.layers[(size_t)l].k = L.kv_base + (size_t)(2 * l) * L.kv_elems_per_layer;
+    L.layers[(size_t)l].v = L.kv_base + (size_t)(2 * l + 1) * L.kv_elems_per_layer;
+  }
+  mem.kv = used - mark;
+  mem.total = used;
+  return Status::Ok();
+}
+
+Status check_options(const LlamaDims& d, const LlamaCudaOptions& o) {
+  FRUGAL_RETURN_IF_ERROR(d.validate());
+  if (o.max_batch < 1 || o.max_prefill_tokens < 1 || o.max_seq_len < 1)
+    return InvalidArgument("LlamaCuda: max_batch, max_prefill_tokens and max_seq_len must be >= 1");
+  if (o.max_prefill_tokens > 65535)
+    return InvalidArgument("LlamaCuda: max_prefill_tokens " + std::to_string(o.max_prefill_tokens) +
+                           " > 65535 (one attention grid row per token)");
+  if (o.block_size < 1 || (o.block_size & (o.block_size - 1)) != 0)
+    return InvalidArgument("LlamaCuda: block_size " + std::to_string(o.block_size) +
+                           " is not a power of two");
+  if (o.max_seq_len > 0x7fffffff / 2)
+    return InvalidArgument("LlamaCuda: max_seq_len too large");
+  return Status::Ok();
+}
+
+std::string bytes_str(size_t b) {
+  return std::to_string(b) + " bytes (" + std::to_string((double)b / (1 << 30)).substr(0, 6) +
+         " GiB)";
+}
+
+}  // namespace
+
+Result<LlamaCudaMemory> plan_llama_cuda_memory(const LlamaDims& d, const LlamaCudaOptions& o) {
+  FRUGAL_RETURN_IF_ERROR(check_options(d, o));
+  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+  Layout L;
+  LlamaCudaMemory mem;
+  // Counting pass: offsets from a fake, aligned, non-null base (never dereferenced).
+  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, L, mem, [](size_t bytes, size_t& used) -> Result<void*> {
+    const size_t start = (used + 255) / 256 * 256;
+    used = start + bytes;
+    return reinterpret_cast<void*>((uintptr_t)(start + 256));
+  }));
+  mem.total += 256;  // the arena's own alignment slack
+  return mem;
+}
+
+struct LlamaCuda::Impl {
+  DeviceArena arena;
+  Layout L;
+  cudaStream_t stream = nullptr;
+  CublasHandle cublas;
+  std::vector<cudaGraphExec_t> graphs;  // decode step by batch size (index = batch)
+
+  ~Impl() {
+    for (cudaGraphExec_t g : graphs)
+      if (g) (void)cudaGraphExecDestroy(g);
+    if (stream) (void)cudaStreamDestroy(stream);
+  }
+
+  // y[m, rows] = in[m, cols] * W^T. Our GEMV (float input) below cublas_min_batch rows, else
+  // cuBLAS on bf16 input (in_bf16 when the caller already has it, else converted here).
+  Status linear(const LlamaCudaOptions& o, const uint16_t* w, int64_t rows, int64_t cols,
+                const float* in_f32, const uint16_t* in_bf16, int64_t m, float* y) {
+    if (use_gemv(o, m, cols)) return gemv_bf16({w, rows, cols, in_f32, (int)m, y}, stream);
+    if (!in_bf16) {
+      FRUGAL_RETURN_IF_ERROR(convert_f32_to_bf16(in_f32, L.xb16, m * cols, stream));
+      in_bf16 = L.xb16;
+    }
+    return gemm_bf16(cublas, {w, in_bf16, y, m, rows, cols});
+  }
+  static bool use_gemv(const LlamaCudaOptions& o, int64_t m, int64_t cols) {
+    return m < o.cublas_min_batch && m <= kGemvMaxBatch && cols % 8 == 0;
+  }
+
+  // Split-K paged attention: decode (slot < 0, row b reads table row b) or a prefill chunk
+  // as n single-query "sequences" over the slot's table (seq_lens = positions + 1).
+  Status attend_split(const LlamaDims& d, const LlamaCudaOptions& o, int n, int slot,
+                      int64_t attn_max_len, const LayerPtrs& W) {
+    PagedDecodeParams ap;
+    ap.q = L.q;
+    ap.out = L.att;
+    ap.k_cache = W.k;
+    ap.v_cache = W.v;
+    ap.block_tables = slot >= 0 ? L.tables + (int64_t)slot * L.max_blocks_per_seq : L.tables;
+    ap.shared_block_table = slot >= 0;
+    ap.seq_lens = L.lens;
+    ap.max_blocks_per_seq = L.max_blocks_per_seq;
+    ap.n_blocks = L.n_blocks;
+    ap.n_seqs = n;
+    ap.n_heads = d.n_heads;
+    ap.n_kv_heads = d.n_kv_heads;
+    ap.head_dim = d.head_dim;
+    ap.block_size = o.block_size;
+    ap.max_seq_len = (int)attn_max_len;
+    ap.workspace = L.attn_ws;
+    ap.workspace_bytes = L.attn_ws_bytes;
+    return paged_attention_decode(ap, stream);
+  }
+
+  // Enqueues one forward pass of n tokens (ids in L.tokens, positions in L.pos). slot < 0:
+  // decode, token b is slot b's next token, every row gets logits and its argmax goes back to
+  // L.tokens[b] with L.pos[b] advanced. slot >= 0: n prompt tokens of that slot, only the last
+  // row gets logits, its argmax goes to L.next[0].
+  Status forward(const LlamaDims& d, const LlamaCudaOptions& o, int n, int slot,
+                 int64_t attn_max_len) {
+    const ProgrammaticLaunchScope pdl(o.programmatic_launch);
+    cudaStream_t s = stream;
+    const bool ffn_f32 = use_gemv(o, n, d.hidden);  // down-proj input as float (GEMV) or bf16
+    // x = embed_tokens(input_ids); also seq_lens = positions + 1
+    FRUGAL_RETURN_IF_ERROR(
+        embedding_bf16({L.embd, d.vocab, d.dim, L.tokens, n, L.x, L.pos, L.lens}, s));
+    for (int l = 0; l < d.n_layers; ++l) {
+      const LayerPtrs& W = L.layers[(size_t)l];
+      // residual = x (+ the previous layer's mlp output); h = input_layernorm(residual)
+      FRUGAL_RETURN_IF_ERROR(rmsnorm(
+          {L.x, l ? L.dbuf : nullptr, L.x, W.attn_norm, L.xb, d.dim, n, d.norm_eps}, s));
+      // q, k, v = q_proj(h), k_proj(h), v_proj(h)       (one fused [q|k|v] matrix)
+      FRUGAL_RETURN_IF_ERROR(linear(o, W.qkv, d.qkv_dim(), d.dim, L.xb, nullptr, n, L.qkv));
+      // q, k = apply_rotary_pos_emb(q, k, cos, sin); past_key_value.update(k, v)
+      RopeKvWriteParams rk;
+      rk.qkv = L.qkv;
+      rk.qkv_stride = d.qkv_dim();
+      rk.q_out = L.q;
+      rk.k_cache = W.k;
+      rk.v_cache = W.v;
+      rk.positions = L.pos;
+      rk.block_tables = L.tables;
+      rk.table_row = slot;
+      rk.max_blocks_per_seq = L.max_blocks_per_seq;
+      rk.n_blocks = L.n_blocks;
+      rk.block_size = o.block_size;
+      rk.rope = L.rope;
+      rk.rope_positions = o.max_seq_len;
+      rk.rope_half = d.rope_half;
+      rk.n = n;
+      rk.n_heads = d.n_heads;
+      rk.n_kv_heads = d.n_kv_heads;
+      rk.head_dim = d.head_dim;
+      FRUGAL_RETURN_IF_ERROR(rope_kv_write(rk, s));
+      // a = softmax(q k^T / sqrt(d) + causal_mask) v   (paged, GQA; prefill: token t attends
+      // to positions [0, pos_t] of its slot's table)
+      if (slot >= 0 && n >= o.flash_prefill_min_tokens) {
+        PagedPrefillParams fp;
+        fp.q = L.q;
+        fp.out = L.att;
+        fp.k_cache = W.k;
+        fp.v_cache = W.v;
+        fp.block_table = L.tables + (int64_t)slot * L.max_blocks_per_seq;
+        fp.n_blocks = L.n_blocks;
+        fp.n_tokens = n;
+        fp.pos0 = (int)(attn_max_len - n);
+        fp.n_heads = d.n_heads;
+        fp.n_kv_heads = d.n_kv_heads;
+        fp.head_dim = d.head_dim;
+        fp.block_size = o.block_size;
+        FRUGAL_RETURN_IF_ERROR(paged_attention_prefill(fp, s));
+      } else {
+        FRUGAL_RETURN_IF_ERROR(attend_split(d, o, n, slot, attn_max_len, W));
+      }
+      // hidden = o_proj(a)   (residual add fused into the next norm)
+      FRUGAL_RETURN_IF_ERROR(linear(o, W.o, d.dim, d.q_dim(), L.att, nullptr, n, L.dbuf));
+      // residual = residual + hidden; h = post_attention_layernorm(residual)
+      FRUGAL_RETURN_IF_ERROR(
+          rmsnorm({L.x, L.dbuf, L.x, W.ffn_norm, L.xb, d.dim, n, d.norm_eps}, s));
+      // hidden = down_proj(silu(gate_proj(h)) * up_proj(h))   (one fused [gate|up] matrix)
+      FRUGAL_RETURN_IF_ERROR(linear(o, W.gate_up, 2 * d.hidden, d.dim, L.xb, nullptr, n, L.gu));
+      FRUGAL_RETURN_IF_ERROR(
+          swiglu_fused(L.gu, n, d.hidden, ffn_f32 ? L.h : nullptr, ffn_f32 ? nullptr : L.xb16, s));
+      FRUGAL_RETURN_IF_ERROR(
+          linear(o, W.down, d.dim, d.hidden, L.h, ffn_f32 ? nullptr : L.xb16, n, L.dbuf));
+    }
+    // logits = lm_head(norm(residual + hidden)) for the rows that need them; argmax on device
+    const int first = slot >= 0 ? n - 1 : 0, rows = n - first;
+    const int64_t off = (int64_t)first * d.dim;
+    FRUGAL_RETURN_IF_ERROR(rmsnorm(
+        {L.x + off, L.dbuf + off, L.x + off, L.out_norm, L.xb, d.dim, rows, d.norm_eps}, s));
+    FRUGAL_RETURN_IF_ERROR(linear(o, L.lm_head, d.vocab, d.dim, L.xb, nullptr, rows, L.logits));
+    return argmax_rows(L.logits, rows, d.vocab, slot >= 0 ? L.next : L.tokens,
+                       slot >= 0 ? nullptr : L.pos, s);
+  }
+
+  // One decode step of `batch` slots: a graph replay (captured on first use) or eager launches.
+  Status step(const LlamaDims& d, const LlamaCudaOptions& o, int batch) {
+    if (!o.use_graphs) return forward(d, o, batch, -1, o.max_seq_len);
+    if (graphs.size() <= (size_t)batch) graphs.resize((size_t)batch + 1, nullptr);
+    if (!graphs[(size_t)batch]) {
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      const Status st = forward(d, o, batch, -1, o.max_seq_len);
+      cudaGraph_t g = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(stream, &g);
+      if (!st.ok()) {
+        if (g) (void)cudaGraphDestroy(g);
+        return st;
+      }
+      FRUGAL_CUDA_RETURN_IF_ERROR(end);
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t inst = cudaGraphInstantiate(&exec, g, 0);
+      (void)cudaGraphDestroy(g);
+      FRUGAL_CUDA_RETURN_IF_ERROR(inst);
+      graphs[(size_t)batch] = exec;
+    }
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs[(size_t)batch], stream));
+    return Status::Ok();
+  }
+};
+
+LlamaCuda::LlamaCuda(std::unique_ptr<Impl> impl, const LlamaDims& d, const LlamaCudaOptions& o,
+                     const LlamaCudaMemory& m)
+    : impl_(std::move(impl)), d_(d), o_(o), mem_(m) {}
+
+LlamaCuda::~LlamaCuda() = default;
+
+cudaStream_t LlamaCuda::stream() const { return impl_->stream; }
+
+Result<std::unique_ptr<LlamaCuda>> LlamaCuda::create(const LlamaDims& d,
+                                                     const LlamaCudaOptions& o) {
+  if (device_count() == 0) return Unsupported("LlamaCuda: no CUDA device visible");
+  FRUGAL_ASSIGN_OR_RETURN(const LlamaCudaMemory plan, plan_llama_cuda_memory(d, o));
+  size_t free_b = 0, total_b = 0;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
+  if (plan.total > free_b)
+    return ResourceExhausted("LlamaCuda: needs " + bytes_str(plan.total) + " (weights " +
+                             bytes_str(plan.weights) + ", workspace " + bytes_str(plan.workspace) +
+                             ", KV cache " + bytes_str(plan.kv) + "), the device has " +
+                             bytes_str(free_b) + " free: short by " +
+                             bytes_str(plan.total - free_b));
+  auto impl = std::make_unique<Impl>();
+  FRUGAL_ASSIGN_OR_RETURN(impl->arena, DeviceArena::create(plan.total));
+  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+  LlamaCudaMemory mem;
+  DeviceArena& arena = impl->arena;
+  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, impl->L, mem,
+                               [&](size_t bytes, size_t& used) -> Result<void*> {
+                                 FRUGAL_ASSIGN_OR_RETURN(void* p, arena.take(bytes, 256));
+                                 used = arena.used();
+                                 return p;
+                               }));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));
+  FRUGAL_ASSIGN_OR_RETURN(impl->cublas,
+                          CublasHandle::create(impl->stream, impl->L.cublas_ws, kCublasWorkspace));
+  const Layout& L = impl->L;
+  FRUGAL_RETURN_IF_ERROR(rope_table(L.rope, o.max_seq_len, d.head_dim, d.rope_base, impl->stream));
+  // Block tables: slot s owns pool blocks [s * mbps, (s + 1) * mbps), in shuffled order when
+  // asked (the pattern of a pool that has been in use).
+  std::vector<int32_t> ids((size_t)L.n_blocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  if (o.shuffle_blocks) std::shuffle(ids.begin(), ids.end(), std::mt19937(12345));
+  FRUGAL_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(L.tables, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+  // Zero the KV cache so a position never written reads as 0, not garbage.
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(L.kv_base, 0, mem.kv, impl->stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl->stream));
+  return std::unique_ptr<LlamaCuda>(new LlamaCuda(std::move(impl), d, o, mem));
+}
+
+Status LlamaCuda::upload_rows(LlamaTensor t, int layer, int64_t first_row, const uint16_t* bf16,
+                              int64_t n_rows) {
+  const Layout& L = impl_->L;
+  const bool per_layer = t == LlamaTensor::kQkv || t == LlamaTensor::kO ||
+                         t == LlamaTensor::kGateUp || t == LlamaTensor::kDown;
+  if (per_layer && (layer < 0 || layer >= d_.n_layers))
+    return OutOfRange("LlamaCuda::upload_rows: layer " + std::to_string(layer));
+  uint16_t* dst = nullptr;
+  int64_t rows = 0, cols = d_.dim;
+  switch (t) {
+    case LlamaTensor::kEmbedding: dst = L.embd; rows = d_.vocab; break;
+    case LlamaTensor::kLmHead:
+      if (d_.tied_embeddings)
+        return InvalidArgument("LlamaCuda::upload_rows: the LM head is tied to the embedding");
+      dst = L.lm_head; rows = d_.vocab; break;
+    case LlamaTensor::kQkv: dst = L.layers[(size_t)layer].qkv; rows = d_.qkv_dim(); break;
+    case LlamaTensor::kO: dst = L.layers[(size_t)layer].o; rows = d_.dim; cols = d_.q_dim(); break;
+    case LlamaTensor::kGateUp: dst = L.layers[(size_t)layer].gate_up; rows = 2 * d_.hidden; break;
+    case LlamaTensor::kDown:
+      dst = L.layers[(size_t)layer].down; rows = d_.dim; cols = d_.hidden; break;
+    default: return InvalidArgument("LlamaCuda::upload_rows: not a matrix");
+  }
+  if (!bf16 || first_row < 0 || n_rows < 0 || first_row + n_rows > rows)
+    return OutOfRange("LlamaCuda::upload_rows: rows [" + std::to_string(first_row) + ", " +
+                      std::to_string(first_row + n_rows) + ") of a " + std::to_string(rows) +
+                      "-row matrix");
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst + first_row * cols, bf16,
+                                         (size_t)n_rows * cols * 2, cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+Status LlamaCuda::upload_norm(LlamaTensor t, int layer, const float* w) {
+  const Layout& L = impl_->L;
+  float* dst = nullptr;
+  if (t == LlamaTensor::kOutputNorm) {
+    dst = L.out_norm;
+  } else if (t == LlamaTensor::kAttnNorm || t == LlamaTensor::kFfnNorm) {
+    if (layer < 0 || layer >= d_.n_layers)
+      return OutOfRange("LlamaCuda::upload_norm: layer " + std::to_string(layer));
+    dst = t == LlamaTensor::kAttnNorm ? L.layers[(size_t)layer].attn_norm
+                                      : L.layers[(size_t)layer].ffn_norm;
+  } else {
+    return InvalidArgument("LlamaCuda::upload_norm: not a norm");
+  }
+  if (!w) return InvalidArgument("LlamaCuda::upload_norm: null pointer");
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, w, (size_t)d_.dim * 4, cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+Status LlamaCuda::randomize_weights(uint64_t seed) {
+  const Layout& L = impl_->L;
+  cudaStream_t s = impl_->stream;
+  auto mat = [&](uint16_t* p, int64_t rows, int64_t cols, uint64_t k) {
+    return fill_random_bf16(p, (size_t)rows * cols, seed * 1000003u + k,
+                            1.0f / std::sqrt((float)cols), s);
+  };
+  FRUGAL_RETURN_IF_ERROR(fill_random_bf16(L.embd, (size_t)d_.vocab * d_.dim, seed, 1.0f, s));
+  uint64_t k = 1;
+  for (const LayerPtrs& W : L.layers) {
+    FRUGAL_RETURN_IF_ERROR(fill_f32(W.attn_norm, (size_t)d_.dim, 1.0f, s));
+    FRUGAL_RETURN_IF_ERROR(fill_f32(W.ffn_norm, (size_t)d_.dim, 1.0f, s));
+    FRUGAL_RETURN_IF_ERROR(mat(W.qkv, d_.qkv_dim(), d_.dim, k++));
+    FRUGAL_RETURN_IF_ERROR(mat(W.o, d_.dim, d_.q_dim(), k++));
+    FRUGAL_RETURN_IF_ERROR(mat(W.gate_up, 2 * d_.hidden, d_.dim, k++));
+    FRUGAL_RETURN_IF_ERROR(mat(W.down, d_.dim, d_.hidden, k++));
+  }
+  FRUGAL_RETURN_IF_ERROR(fill_f32(L.out_norm, (size_t)d_.dim, 1.0f, s));
+  if (!d_.tied_embeddings) FRUGAL_RETURN_IF_ERROR(mat(L.lm_head, d_.vocab, d_.dim, k++));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+  return Status::Ok();
+}
+
+Status LlamaCuda::randomize_kv(uint64_t seed) {
+  const Layout& L = impl_->L;
+  FRUGAL_RETURN_IF_ERROR(fill_random_bf16(L.kv_base, L.kv_elems_per_layer * 2 * d_.n_layers,
+                                          seed, 1.0f, impl_->stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl_->stream));
+  return Status::Ok();
+}
+
+Result<int32_t> LlamaCuda::prefill(int slot, const int32_t* tokens, int64_t n, int64_t pos,
+                                   float* logits) {
+  if (slot < 0 || slot >= o_.max_batch)
+    return OutOfRange("LlamaCuda::prefill: slot " + std::to_string(slot) + " outside [0, " +
+                      std::to_string(o_.max_batch) + ")");
+  if (!tokens || n < 1) return InvalidArgument("LlamaCuda::prefill: no tokens");
+  if (pos < 0 || pos + n > o_.max_seq_len)
+    return OutOfRange("LlamaCuda::prefill: positions [" + std::to_string(pos) + ", " +
+                      std::to_string(pos + n) + ") exceed max_seq_len " +
+                      std::to_string(o_.max_seq_len));
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= d_.vocab)
+      return InvalidArgument("LlamaCuda::prefill: token id " + std::to_string(tokens[i]) +
+                             " is outside the vocabulary [0, " + std::to_string(d_.vocab) + ")");
+  Impl& I = *impl_;
+  std::vector<int32_t> positions((size_t)o_.max_prefill_tokens);
+  for (int64_t c = 0; c < n; c += o_.max_prefill_tokens) {
+    const int nc = (int)std::min<int64_t>(o_.max_prefill_tokens, n - c);
+    for (int i = 0; i < nc; ++i) positions[(size_t)i] = (int32_t)(pos + c + i);
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.tokens, tokens + c, (size_t)nc * 4,
+                                                cudaMemcpyHostToDevice, I.stream));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.pos, positions.data(), (size_t)nc * 4,
+                                                cudaMemcpyHostToDevice, I.stream));
+    FRUGAL_RETURN_IF_ERROR(I.forward(d_, o_, nc, slot, pos + c + nc));
+    // the host positions buffer is reused by the next chunk: wait for the copy to be consumed
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
+  }
+  int32_t next = 0;
+  FRUGAL_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(&next, I.L.next, 4, cudaMemcpyDeviceToHost, I.stream));
+  if (logits)
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, I.L.logits, (size_t)d_.vocab * 4,
+                                                cudaMemcpyDeviceToHost, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
+  return next;
+}
+
+namespace {
+Status check_step(const LlamaDims& d, const LlamaCudaOptions& o, const int32_t* tokens,
+                  const int32_t* positions, int batch, int steps) {
+  if (batch < 1 || batch > o.max_batch)
+    return InvalidArgument("LlamaCuda::decode: batch " + std::to_string(batch) + " outside 1.." +
+                           std::to_string(o.max_batch));
+  if (!tokens || !positions) return InvalidArgument("LlamaCuda::decode: null pointer");
+  for (int b = 0; b < batch; ++b) {
+    if (tokens[b] < 0 || tokens[b] >= d.vocab)
+      return InvalidArgument("LlamaCuda::decode: token id " + std::to_string(tokens[b]) +
+                             " is outside the vocabulary [0, " + std::to_string(d.vocab) + ")");
+    if (positions[b] < 0 || (int64_t)positions[b] + steps > o.max_seq_len)
+      return OutOfRange("LlamaCuda::decode: position " + std::to_string(positions[b]) + " + " +
+                        std::to_string(steps) + " steps exceeds max_seq_len " +
+                        std::to_string(o.max_seq_len));
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status LlamaCuda::decode(const int32_t* tokens, const int32_t* positions, int batch,
+                         int32_t* next, float* logits) {
+  FRUGAL_RETURN_IF_ERROR(check_step(d_, o_, tokens, positions, batch, 1));
+  if (!next) return InvalidArgument("LlamaCuda::decode: null output");
+  Impl& I = *impl_;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.tokens, tokens, (size_t)batch * 4,
+                                              cudaMemcpyHostToDevice, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.pos, positions, (size_t)batch * 4,
+                                              cudaMemcpyHostToDevice, I.stream));
+  FRUGAL_RETURN_IF_ERROR(I.step(d_, o_, batch));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(next, I.L.tokens, (size_t)batch * 4,
+                                              cudaMemcpyDeviceToHost, I.stream));
+  if (logits)
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, I.L.logits, (size_t)batch * d_.vocab * 4,
+                                                cudaMemcpyDeviceToHost, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
+  return Status::Ok();
+}
+
+Status LlamaCuda::decode_loop(const int32_t* tokens, const int32_t* positions, int batch,
+                              int steps) {
+  FRUGAL_RETURN_IF_ERROR(check_step(d_, o_, tokens, positions, batch, steps));
+  Impl& I = *impl_;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.tokens, tokens, (size_t)batch * 4,
+                                              cudaMemcpyHostToDevice, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.pos, positions, (size_t)batch * 4,
+                                              cudaMemcpyHostToDevice, I.stream));
+  for (int i = 0; i < steps; ++i) FRUGAL_RETURN_IF_ERROR(I.step(d_, o_, batch));
+  return Status::Ok();
+}
+
+void LlamaCuda::set_programmatic_launch(bool on) {
+  o_.programmatic_launch = on;
+  for (cudaGraphExec_t& g : impl_->graphs)
+    if (g) {
+      (void)cudaGraphExecDestroy(g);
+      g = nullptr;
+    }
+}
+
+Status LlamaCuda::synchronize() {
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl_->stream));
+  return Status::Ok();
+}
+
+}  // namespace frugal::cuda

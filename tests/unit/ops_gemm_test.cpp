@@ -1,0 +1,205 @@
+// The blocked GEMM behind matmul (backend/cpu/gemm.h, matmul.cpp) against a float64 reference:
+// the packed-panel micro-kernel on its own (every tail: K slices, token tiles, rows of a panel,
+// accumulate), then matmul on awkward shapes for every weight dtype matmul_supports(), with 1-3
+// threads (which also exercises the split of tokens into chunks when panels are few).
+// For quantized weights the reference uses the dequantized weights, so the only error allowed
+// is float32 accumulation: |y - ref| <= 2e-5 * sum_i |w_i x_i|.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/ops.h"
+#include "quant/ggml_blocks.h"
+
+namespace frugal::cpu {
+namespace {
+
+constexpr double kRelTol = 2e-5;
+
+std::vector<float> random_vec(int64_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v((size_t)n);
+  for (float& x : v) x = nd(rng);
+  return v;
+}
+
+// |got - (base + sum_k w[k] x[k])| within float32 accumulation error, the sums in float64.
+void expect_dot(float got, const float* w, int64_t w_stride, const float* x, int64_t n,
+                const char* what, float base = 0.0f) {
+  double ref = base, mag = std::fabs((double)base);
+  for (int64_t k = 0; k < n; ++k) {
+    const double p = (double)w[k * w_stride] * (double)x[k];
+    ref += p;
+    mag += std::fabs(p);
+  }
+  EXPECT_LE(std::fabs((double)got - ref), kRelTol * mag + 1e-30)
+      << what << ": got " << got << " want " << ref;
+}
+
+TEST(OpsGemm, PanelRowsIsTwoVectors) {
+  const int64_t nr = gemm::panel_rows();
+  EXPECT_GE(nr, 2);
+  EXPECT_EQ(nr % 2, 0);
+  EXPECT_GT(std::strlen(gemm::target_name()), 0u);
+}
+
+// pack_panel: k-major, rows past nr zero, any k0 offset.
+TEST(OpsGemm, PackPanelLayout) {
+  std::mt19937 rng(3);
+  const int64_t NR = gemm::panel_rows(), ld = 37;
+  const std::vector<float> src = random_vec(NR * ld, rng);
+  for (int64_t nr : {int64_t{1}, NR - 1, NR}) {
+    for (int64_t k0 : {0, 5}) {
+      const int64_t kc = ld - k0 - 3;
+      std::vector<float> panel((size_t)(kc * NR), -7.0f);
+      gemm::pack_panel(src.data(), ld, nr, k0, kc, panel.data());
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < NR; ++r)
+          ASSERT_EQ(panel[k * NR + r], r < nr ? src[r * ld + k0 + k] : 0.0f)
+              << "nr=" << nr << " k0=" << k0 << " k=" << k << " r=" << r;
+    }
+  }
+}
+
+// The micro-kernel alone: token counts around the register tile (6 or 12), every row count
+// of a panel, K slices that are not multiples of anything, and accumulate onto earlier values.
+// Outputs outside [n_tokens, n_rows] must stay untouched.
+TEST(OpsGemm, PanelKernelTailsAndAccumulate) {
+  std::mt19937 rng(5);
+  const int64_t NR = gemm::panel_rows();
+  for (int64_t kc : {1, 7, 33, 261}) {
+    const std::vector<float> w = random_vec(NR * kc, rng);  // row-major [NR, kc]
+    std::vector<float> panel((size_t)(kc * NR));
+    for (int64_t n_rows = 1; n_rows <= NR; n_rows += (n_rows < 3 || n_rows > NR - 3) ? 1 : 5) {
+      gemm::pack_panel(w.data(), kc, n_rows, 0, kc, panel.data());
+      for (int64_t n_tok : {1, 2, 5, 6, 7, 11, 12, 13, 25}) {
+        for (bool acc : {false, true}) {
+          SCOPED_TRACE(::testing::Message() << "kc=" << kc << " rows=" << n_rows
+                                            << " tokens=" << n_tok << " acc=" << acc);
+          const int64_t ldx = kc + 3, ldy = NR + 5;
+          const std::vector<float> x = random_vec(n_tok * ldx, rng);
+          const std::vector<float> y0 = random_vec(n_tok * ldy, rng);
+          std::vector<float> y = y0;
+          gemm::PanelArgs a;
+          a.panel = panel.data();
+          a.kc = kc;
+          a.x = x.data();
+          a.ldx = ldx;
+          a.n_tokens = n_tok;
+          a.y = y.data();
+          a.ldy = ldy;
+          a.n_rows = n_rows;
+          a.accumulate = acc;
+          gemm::panel_gemm(a);
+          for (int64_t t = 0; t < n_tok; ++t) {
+            for (int64_t r = 0; r < ldy; ++r) {
+              const float got = y[t * ldy + r];
+              if (r >= n_rows) {
+                ASSERT_EQ(got, y0[t * ldy + r]) << "wrote outside the tile: t=" << t << " r=" << r;
+                continue;
+              }
+              expect_dot(got, w.data() + r * kc, 1, x.data() + t * ldx, kc, "panel",
+                         acc ? y0[t * ldy + r] : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> deq;  // [rows, cols]
+  TensorView view;
+};
+
+Weights make_weights(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  Weights w;
+  const std::vector<float> src = random_vec(rows * cols, rng, 0.5f);
+  const size_t rb = dtype_row_bytes(t, cols);
+  w.bytes.resize(rb * (size_t)rows);
+  w.deq.resize((size_t)(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    quantize_row(t, src.data() + r * cols, w.bytes.data() + r * rb, cols);
+    dequantize_row(t, w.bytes.data() + r * rb, w.deq.data() + r * cols, cols);
+  }
+  w.view.name = "w";
+  w.view.dtype = t;
+  w.view.shape = {rows, cols};
+  w.view.data = w.bytes.data();
+  w.view.nbytes = w.bytes.size();
+  return w;
+}
+
+// Every supported dtype; rows around panel multiples (the panel is 16 or 32 rows), columns that
+// are whole 128-blocks but not whole 256-wide K slices, tokens around the register tiles.
+TEST(OpsGemm, MatmulAwkwardShapesAllDtypesThreads) {
+  std::mt19937 rng(7);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int ti = 0; ti < (int)DType::kCount; ++ti) {
+      const DType t = (DType)ti;
+      if (!matmul_supports(t)) continue;
+      for (int64_t rows : {1, 31, 33, 47, 100}) {
+        for (int64_t cols : {128, 640}) {
+          Weights w = make_weights(t, rows, cols, rng);
+          for (int64_t n_tok : {2, 13, 70}) {
+            SCOPED_TRACE(::testing::Message() << dtype_name(t) << " rows=" << rows << " cols="
+                                              << cols << " tokens=" << n_tok
+                                              << " threads=" << threads);
+            const std::vector<float> X = random_vec(n_tok * cols, rng);
+            std::vector<float> Y((size_t)(n_tok * rows), -1.0f);
+            matmul(w.view, X.data(), n_tok, Y.data(), pool);
+            for (int64_t i = 0; i < n_tok; ++i)
+              for (int64_t r = 0; r < rows; ++r)
+                expect_dot(Y[(size_t)(i * rows + r)], w.deq.data() + r * cols, 1,
+                           X.data() + i * cols, cols, "matmul");
+          }
+        }
+      }
+    }
+  }
+}
+
+// Rows longer than one K slice (2048): later slices accumulate onto the first.
+TEST(OpsGemm, MatmulRowsLongerThanAKSlice) {
+  std::mt19937 rng(8);
+  ThreadPool pool(2);
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_1}) {
+    const int64_t rows = 33, cols = 2048 + 128 + 32, n_tok = 13;
+    Weights w = make_weights(t, rows, cols, rng);
+    const std::vector<float> X = random_vec(n_tok * cols, rng);
+    std::vector<float> Y((size_t)(n_tok * rows));
+    matmul(w.view, X.data(), n_tok, Y.data(), pool);
+    for (int64_t i = 0; i < n_tok; ++i)
+      for (int64_t r = 0; r < rows; ++r)
+        expect_dot(Y[(size_t)(i * rows + r)], w.deq.data() + r * cols, 1, X.data() + i * cols,
+                   cols, dtype_name(t));
+  }
+}
+
+// Float weights with odd row lengths (no block constraint): tails of every residue.
+TEST(OpsGemm, MatmulFloatOddColumns) {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    for (int64_t cols : {1, 3, 255, 257, 515}) {
+      Weights w = make_weights(t, 35, cols, rng);
+      const std::vector<float> X = random_vec(14 * cols, rng);
+      std::vector<float> Y(14 * 35);
+      matmul(w.view, X.data(), 14, Y.data(), pool);
+      for (int64_t i = 0; i < 14; ++i)
+        for (int64_t r = 0; r < 35; ++r)
+          expect_dot(Y[(size_t)(i * 35 + r)], w.deq.data() + r * cols, 1, X.data() + i * cols,
+                     cols, "matmul");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace frugal::cpu
