@@ -37,8 +37,8 @@ struct ChatOptions {
   KvFlags kv;
 };
 
-// Bytes of a pool that holds two full contexts: the live sequence plus the cached blocks of
-// the previous turn, which the live one shares (so one context is usually enough).
+// Bytes of a pool that holds one full context plus a few blocks: the live turn shares the
+// previous turn's cached blocks, and blocks it does not share are evicted when needed.
 Result<int64_t> auto_budget(const ModelConfig& c, cpu::KvDType dt, int32_t block_size, int64_t ctx) {
   kv::KvStorageParams sp;
   sp.n_layers = (int)c.n_layers;
@@ -48,7 +48,7 @@ Result<int64_t> auto_budget(const ModelConfig& c, cpu::KvDType dt, int32_t block
   sp.dtype = dt;
   if (block_size < 1 || (block_size & (block_size - 1)) != 0)
     return InvalidArgument("KV block size must be a positive power of two");
-  const int64_t blocks = 2 * ((ctx + block_size - 1) / block_size);
+  const int64_t blocks = (ctx + block_size - 1) / block_size + 8;
   return blocks * kv::KvStorage::bytes_per_block(sp);
 }
 
