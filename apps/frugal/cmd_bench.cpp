@@ -330,8 +330,7 @@ int run_bench(const BenchOptions& o) {
     }
   }
 
-  const std::string what = file ? file->path : "dummy " + cfg.name + " (" +
-                                                   std::to_string(cfg.n_layers) + " layers)";
+  const std::string what = file ? file->path : "dummy " + cfg.name;
   if (o.json) {
     nlohmann::ordered_json j;
     j["model"] = what;

@@ -31,6 +31,7 @@ struct RunOptions {
   bool chat = false;
   bool ignore_eos = false;
   bool seed_given = false;
+  std::string decode_act = "f32";
   SamplerParams sampler;
   KvFlags kv;
 };
@@ -93,6 +94,9 @@ int run_generate(RunOptions o) {
   gp.n_ctx = o.ctx;
   gp.ignore_eos = o.ignore_eos;
   gp.sampler = o.sampler;
+  if (o.decode_act == "q8") gp.decode_act = cpu::ActPrecision::kQ8;
+  else if (o.decode_act != "f32")
+    return report(InvalidArgument("--decode-act must be f32 or q8, got '" + o.decode_act + "'"));
   Result<KvCacheOptions> kv = kv_options(o.kv);
   if (!kv.ok()) return report(kv.status());
   gp.kv = *kv;
@@ -159,6 +163,9 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option_function<uint64_t>(
       "-s,--seed", [o](uint64_t s) { o->sampler.seed = s; o->seed_given = true; },
       "random seed (default: random, printed on stderr)");
+  sub->add_option("--decode-act", o->decode_act,
+                  "decode activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
+      ->capture_default_str();
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (ChatML)");
   sub->add_option("--system", o->system, "system message for --chat");

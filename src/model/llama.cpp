@@ -66,7 +66,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   const cpu::RopeStyle rope_style =
       c.rope_layout == RopeLayout::kHalf ? cpu::RopeStyle::kHalf : cpu::RopeStyle::kAdjacent;
   auto mm = [&](const TensorView& W, const float* in, float* out) {
-    if (n == 1) cpu::matvec(W, in, out, pool_);
+    if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
     else cpu::matmul(W, in, n, out, pool_);
   };
 
@@ -131,7 +131,9 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   const int64_t n_out = n - first_out;
   for (int64_t i = first_out; i < n; ++i)
     cpu::rmsnorm(&x_[i * dim], (const float*)w.output_norm.data, c.norm_eps, dim, &xb_[i * dim]);
-  if (n_out == 1) cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_);
+  if (n_out == 1)
+    cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_,
+                n == 1 ? decode_act_ : cpu::ActPrecision::kF32);
   else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_);
   return Status::Ok();
 }

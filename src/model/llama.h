@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "backend/cpu/ops.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -28,6 +29,11 @@ class LlamaRunner {
 
   const ModelConfig& config() const { return model_.config; }
 
+  // Activations of single-token (decode) matvecs: kF32 (exact float path) or kQ8 (quantized to
+  // int8 blocks once per matvec, integer dot products; backend/cpu/ops.h). Prefill batches
+  // always use the float GEMM.
+  void set_decode_activations(cpu::ActPrecision a) { decode_act_ = a; }
+
  private:
   // One pass of n <= max_batch_ tokens; logits for rows [first_out, n) go to `logits`.
   Status forward_batch(const int32_t* tokens, int64_t n, int64_t pos, KvCache& kv, float* logits,
@@ -36,6 +42,7 @@ class LlamaRunner {
   const Model& model_;
   ThreadPool& pool_;
   int64_t max_batch_;
+  cpu::ActPrecision decode_act_ = cpu::ActPrecision::kF32;
   // Run state, allocated once ([max_batch, width] each).
   std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;
 };

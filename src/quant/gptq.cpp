@@ -15,13 +15,20 @@ void HessianAccumulator::add(const float* x, int64_t tokens) {
   const double keep = (double)samples_ / (double)(samples_ + tokens);
   const double w = 2.0 / (double)(samples_ + tokens);
   for (double& v : h_) v *= keep;
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float* xt = x + t * n_;
+  // Tokens in tiles so that row i of H stays in cache across a tile (the untiled loop streamed all
+  // of H, up to 9 MB for a 1536-wide input, once per token). Each H element still receives its
+  // terms in token order, so the sums are bitwise those of the plain loop.
+  constexpr int64_t kTile = 64;
+  for (int64_t t0 = 0; t0 < tokens; t0 += kTile) {
+    const int64_t t1 = std::min(tokens, t0 + kTile);
     for (int64_t i = 0; i < n_; ++i) {
-      const double xi = w * xt[i];
-      if (xi == 0) continue;
       double* row = h_.data() + i * n_;
-      for (int64_t j = 0; j <= i; ++j) row[j] += xi * xt[j];
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* xt = x + t * n_;
+        const double xi = w * xt[i];
+        if (xi == 0) continue;
+        for (int64_t j = 0; j <= i; ++j) row[j] += xi * xt[j];
+      }
     }
   }
   samples_ += tokens;

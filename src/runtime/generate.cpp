@@ -56,6 +56,7 @@ Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
     n_ctx = kv.n_ctx();
   }
   LlamaRunner runner(model, pool, params.prefill_batch);
+  runner.set_decode_activations(params.decode_act);
   Sampler sampler(params.sampler);
   std::vector<float> logits(c.vocab_size);
   std::vector<int32_t> history(prompt.begin(), prompt.end());

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/cpu/ops.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
@@ -31,6 +32,9 @@ struct GenerateParams {
   int64_t prefill_batch = 256;
   KvCacheOptions kv;          // cache kind (paged default), KV dtype, block size, budget
   SamplerParams sampler;
+  // Decode matvec activations (model/llama.h): kQ8 quantizes them to int8 blocks for integer
+  // dot products on integer weight formats.
+  cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;
   // When set, the request runs in this shared pool instead of a cache of its own (kv and n_ctx
   // are then ignored, the pool's limits apply): the cached prefix of the prompt is not
   // recomputed, and a full pool makes the request wait or refuses it (Unavailable).
