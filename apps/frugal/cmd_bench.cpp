@@ -47,6 +47,7 @@ struct BenchOptions {
   bool json = false;
   double mem_limit_gib = 24;
   int64_t bw_mib = 0;
+  std::string decode_act = "f32";
 };
 
 // A requested format: a dtype, or the model file's own weights ("file", -m only).
@@ -310,6 +311,7 @@ int run_bench(const BenchOptions& o) {
       sp.n_gen = o.n_gen;
       sp.reps = o.reps;
       sp.seed = o.seed;
+      sp.decode_act = o.decode_act == "q8" ? cpu::ActPrecision::kQ8 : cpu::ActPrecision::kF32;
       sp.progress = [&](const char* what, int rep) {
         std::fprintf(stderr, "frugal bench: %s, %d thread(s): %s %s\n", f.name.c_str(), t, what,
                      rep == 0 ? "warm-up" : ("run " + std::to_string(rep) + "/" +
@@ -335,6 +337,7 @@ int run_bench(const BenchOptions& o) {
     nlohmann::ordered_json j;
     j["model"] = what;
     j["kernel"] = cpu::gemm::target_name();
+    j["decode_act"] = o.decode_act;
     j["n_prompt"] = o.n_prompt;
     j["n_gen"] = o.n_gen;
     j["reps"] = o.reps;
@@ -362,9 +365,11 @@ int run_bench(const BenchOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s; KV f32; pp = one batch of "
-              "%lld tokens, tg = %lld steps from an empty cache; mean ± sd of %d runs\n",
+  std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s; decode activations %s; KV "
+              "f32; pp = one batch of %lld tokens, tg = %lld steps from an empty cache; mean ± sd "
+              "of %d runs\n",
               what.c_str(), cfg.n_layers, (long long)cfg.dim, cpu::gemm::target_name(),
+              o.decode_act.c_str(),
               (long long)o.n_prompt, (long long)o.n_gen, o.reps);
   std::printf("roofline = read bandwidth (%zu MiB buffer, same run) / bytes per decode step "
               "(weights + KV)\n\n", bw_bytes >> 20);
@@ -401,6 +406,10 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
                   "bandwidth probe buffer in MiB (0: max(1 GiB, 4 x L3), at most 2 GiB)")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "JSON on stdout instead of the table");
+  sub->add_option("--decode-act", o->decode_act,
+                  "tg matvec activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
+      ->check(CLI::IsMember({"f32", "q8"}))
+      ->capture_default_str();
   sub->callback([o, &exit_code] { exit_code = run_bench(*o); });
   return sub;
 }

@@ -44,10 +44,11 @@ Result<double> run_pp(const Model& m, ThreadPool& pool, const std::vector<int32_
 
 // One tg run: n single-token steps from an empty cache, each feeding the previous id.
 Result<double> run_tg(const Model& m, ThreadPool& pool, const std::vector<int32_t>& ids,
-                      const KvCacheOptions& kvo) {
+                      const KvCacheOptions& kvo, cpu::ActPrecision act) {
   const ModelConfig& c = m.config;
   FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, (int64_t)ids.size(), kvo));
   LlamaRunner runner(m, pool, 1);
+  runner.set_decode_activations(act);
   std::vector<float> logits((size_t)c.vocab_size);
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < ids.size(); ++i)
@@ -85,7 +86,7 @@ Result<SpeedResult> measure_speed(const Model& model, ThreadPool& pool, const Sp
   FRUGAL_RETURN_IF_ERROR(repeat(
       "pp", [&] { return run_pp(model, pool, prompt, p.kv); }, p.n_prompt, &r.pp));
   FRUGAL_RETURN_IF_ERROR(repeat(
-      "tg", [&] { return run_tg(model, pool, gen, p.kv); }, p.n_gen, &r.tg));
+      "tg", [&] { return run_tg(model, pool, gen, p.kv, p.decode_act); }, p.n_gen, &r.tg));
   return r;
 }
 

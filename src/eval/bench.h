@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/ops.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
@@ -28,6 +29,7 @@ struct SpeedParams {
   int reps = 3;
   uint64_t seed = 1;       // token ids
   KvCacheOptions kv;       // default: paged, float32
+  cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;  // tg matvec activations
   // Called before each timed or warm-up run: ("pp", rep) with rep = 0 for the warm-up.
   std::function<void(const char* what, int rep)> progress;
 };

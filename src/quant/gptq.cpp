@@ -130,10 +130,21 @@ Result<QuantizedMatrix> quantize_gptq(const float* w_in, int64_t rows, int64_t c
       } else {
         g = k / gsize;
         if (k % gsize == 0) {
-          // New group: parameters on the current (updated) weights of columns k .. k+gsize.
-          // Columns beyond the block have all updates of earlier blocks; this block's are lazy.
+          // New group: parameters on the weights of columns k .. k+gsize with every update so far.
+          // Columns inside the block have them; columns past the block end (a group straddling
+          // the block boundary) still lack this block's lazy updates from columns b0 .. k−1.
           const int64_t gend = std::min(n, k + gsize);
-          for (int64_t r = 0; r < rows; ++r) cur[r] = params_for(W.data() + k, rows, n, gend - k, r, p.quant);
+          std::vector<double> grp((size_t)(gend - k));
+          for (int64_t r = 0; r < rows; ++r) {
+            const double* wr = W.data() + r * n;
+            for (int64_t c = k; c < gend; ++c) {
+              double v = wr[c];
+              if (c >= b1)
+                for (int64_t kk = b0; kk < k; ++kk) v -= err[r * bw + (kk - b0)] * U[kk * n + c];
+              grp[c - k] = v;
+            }
+            cur[r] = params_for(grp.data(), 1, gend - k, gend - k, 0, p.quant);
+          }
           for (int64_t r = 0; r < rows; ++r) {
             q.scales[r * n_groups + g] = cur[r].scale;
             q.zeros[r * n_groups + g] = cur[r].zero;
