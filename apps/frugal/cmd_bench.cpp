@@ -47,7 +47,7 @@ struct BenchOptions {
   bool json = false;
   double mem_limit_gib = 24;
   int64_t bw_mib = 0;
-  std::string decode_act = "f32";
+  std::string decode_act = "q8";
 };
 
 // A requested format: a dtype, or the model file's own weights ("file", -m only).

@@ -33,6 +33,7 @@ struct ChatOptions {
   int threads = 0;
   bool seed_given = false;
   bool no_prefix_cache = false;
+  std::string decode_act = "q8";
   SamplerParams sampler;
   KvFlags kv;
 };
@@ -93,6 +94,7 @@ int run_chat(ChatOptions o) {
   GenerateParams gp;
   gp.max_new_tokens = o.n_predict;
   gp.sampler = o.sampler;
+  gp.decode_act = o.decode_act == "f32" ? cpu::ActPrecision::kF32 : cpu::ActPrecision::kQ8;
   gp.shared_kv = SharedKv{*kv_pool};
   std::fprintf(stderr, "frugal chat: %s, KV pool %s (%s, block %d), prefix cache %s; one message per "
                "line, end with Ctrl-D\n",
@@ -158,6 +160,10 @@ CLI::App* add_chat_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--min-p", o->sampler.min_p, "min-p (0: off)")->capture_default_str();
   sub->add_option_function<uint64_t>(
       "-s,--seed", [o](uint64_t s) { o->sampler.seed = s; o->seed_given = true; }, "random seed");
+  sub->add_option("--decode-act", o->decode_act,
+                  "decode activations: q8 (int8 blocks, integer dot products) or f32 (exact)")
+      ->check(CLI::IsMember({"f32", "q8"}))
+      ->capture_default_str();
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "recompute every turn's whole prompt");
   add_kv_flags(sub, o->kv);
   sub->callback([o, &exit_code]() { exit_code = run_chat(*o); });

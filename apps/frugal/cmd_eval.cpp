@@ -103,7 +103,7 @@ int run_compare(const EvalOptions& o, ThreadPool& pool) {
 }
 
 Result<std::vector<std::vector<int32_t>>> calib_windows(const Model& m, ThreadPool& pool, const EvalOptions& o) {
-  if (o.sample_windows > 0) {  // token level: calibrate on other samples of the model
+  if (o.sample_windows > 0 || o.calib == "samples") {  // calibrate on other samples of the model
     FRUGAL_ASSIGN_OR_RETURN(std::vector<int32_t> t,
                             sample_token_windows(m, pool, {o.calib_windows, o.calib_len, o.bos, o.seed + 1000003}));
     return quant::calibration_windows(t, o.calib_windows, o.calib_len);
@@ -141,7 +141,7 @@ int run_table(const EvalOptions& o, ThreadPool& pool) {
   const std::string source =
       o.sample_windows > 0 ? fmt::format("{} windows sampled from the model (seed {})", o.sample_windows, o.seed)
                            : fmt::format("{}", o.file);
-  const std::string calib_src = o.sample_windows > 0 ? "other samples of the model" : o.calib;
+  const std::string calib_src = o.sample_windows > 0 || o.calib == "samples" ? "other samples of the model" : o.calib;
   std::string head = fmt::format(
       "Model {} (reference: its weights as loaded). Evaluation: {}, {} windows of {} tokens, every token but the "
       "first of each window scored ({} positions). Calibration (GPTQ/AWQ/SmoothQuant): {} windows of {} tokens of {}. "
@@ -199,7 +199,7 @@ CLI::App* add_eval_subcommand(CLI::App& app, int& exit_code) {
   sub->add_flag("--table", o->table, "quality table: quantize -m with every method and compare");
   sub->add_option("--rows", o->rows, "table rows, comma-separated ids (default set: see eval/quality_table.h)");
   sub->add_option("--out", o->out, "also write the table (Markdown) here");
-  sub->add_option("--calib", o->calib, "calibration text for --table (never the evaluation text)")
+  sub->add_option("--calib", o->calib, "calibration text for --table (never the evaluation text), or 'samples': windows sampled from -m (temperature 1, from --bos)")
       ->capture_default_str();
   sub->add_option("--calib-windows", o->calib_windows, "calibration windows")->capture_default_str();
   sub->add_option("--calib-len", o->calib_len, "tokens per calibration window")->capture_default_str();

@@ -31,7 +31,7 @@ struct RunOptions {
   bool chat = false;
   bool ignore_eos = false;
   bool seed_given = false;
-  std::string decode_act = "f32";
+  std::string decode_act = "q8";  // faster decode on integer weights (bench/RESULTS.md)
   SamplerParams sampler;
   KvFlags kv;
 };
