@@ -13,6 +13,7 @@
 #include <string>
 
 #include "backend/cpu/ops.h"
+#include "cli_runner.h"
 #include "test_util.h"
 
 namespace frugal {
@@ -20,31 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
+using test::CliResult;
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-CliResult run_bench(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("frugal_bench_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
-  const std::string cmd =
-      test::cli_path() + " bench " + args + " >" + out + " 2>" + err + " </dev/null";
-  const int rc = std::system(cmd.c_str());
-  CliResult r;
-  if (WIFEXITED(rc)) r.exit_code = WEXITSTATUS(rc);
-  r.signaled = WIFSIGNALED(rc) || (WIFEXITED(rc) && WEXITSTATUS(rc) > 128);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+CliResult run_bench(const std::string& args) { return test::run_cli("bench " + args); }
 
 void expect_clean_failure(const CliResult& r, const std::string& must_contain) {
   EXPECT_FALSE(r.signaled) << r.err;

@@ -10,6 +10,7 @@
 #include <regex>
 #include <string>
 
+#include "cli_runner.h"
 #include "test_util.h"
 
 namespace frugal {
@@ -17,30 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ChatRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
+using ChatRun = test::CliResult;
 
 ChatRun chat(const std::string& args, const std::string& input) {
-  const fs::path dir = fs::temp_directory_path() / ("frugal_chat_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string in = (dir / "in.txt").string(), out = (dir / "out.txt").string(),
-                    err = (dir / "err.txt").string();
-  std::ofstream(in) << input;
-  const std::string cmd =
-      test::cli_path() + " chat " + args + " <" + in + " >" + out + " 2>" + err;
-  const int rc = std::system(cmd.c_str());
-  ChatRun r;
-  if (WIFEXITED(rc)) r.exit_code = WEXITSTATUS(rc);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return test::run_cli("chat " + args, input);
 }
 
 // (prompt tokens, tokens from the prefix cache) of each "turn N:" statistics line.

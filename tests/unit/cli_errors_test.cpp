@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test_models.h"
+#include "cli_runner.h"
 #include "test_util.h"
 
 namespace frugal {
@@ -17,32 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-CliResult run_cli(const std::string& args) {
-  // Per-process directory: ctest runs tests of this binary in parallel processes.
-  const fs::path dir = fs::temp_directory_path() / ("frugal_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
-  const std::string cmd = test::cli_path() + " " + args + " >" + out + " 2>" + err + " </dev/null";
-  const int rc = std::system(cmd.c_str());
-  CliResult r;
-  if (WIFEXITED(rc)) r.exit_code = WEXITSTATUS(rc);
-  // system() runs through sh: a child killed by a signal shows up as 128+signal.
-  r.signaled = WIFSIGNALED(rc) || (WIFEXITED(rc) && WEXITSTATUS(rc) > 128);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using test::CliResult;
+using test::run_cli;
+using test::slurp;
 
 void expect_clean_failure(const CliResult& r, const std::string& must_contain) {
   EXPECT_FALSE(r.signaled) << r.err;

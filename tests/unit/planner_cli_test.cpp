@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
 #include "test_util.h"
 
 namespace frugal::planner {
@@ -16,29 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliRun = test::CliResult;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-CliRun plan(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / "frugal_planner_cli_test";
-  fs::create_directories(dir);
-  const fs::path out = dir / "out.txt", err = dir / "err.txt";
-  const std::string cmd = test::cli_path() + " plan " + args + " >" + out.string() + " 2>" +
-                          err.string() + " </dev/null";
-  const int rc = std::system(cmd.c_str());
-  CliRun r;
-  if (WIFEXITED(rc)) r.exit_code = WEXITSTATUS(rc);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+CliRun plan(const std::string& args) { return test::run_cli("plan " + args); }
 
 TEST(PlannerCli, SeventyBOnA100Json) {
   const CliRun r = plan("-m llama-2-70b --gpu a100-40gb --batch 16 --context 4096 --kv-dtype f16 --json");

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "model/model.h"
+#include "cli_runner.h"
 #include "test_util.h"
 
 namespace frugal {
@@ -16,23 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string err;
-};
+using CliRun = test::CliResult;
 
-CliRun quantize_cli(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("frugal_qcli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string err = (dir / "err.txt").string();
-  const std::string cmd = test::cli_path() + " quantize " + args + " >/dev/null 2>" + err + " </dev/null";
-  const int rc = std::system(cmd.c_str());
-  CliRun r;
-  if (WIFEXITED(rc)) r.code = WEXITSTATUS(rc);
-  std::ifstream in(err);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+CliRun quantize_cli(const std::string& args) { return test::run_cli("quantize " + args); }
 
 TEST(QuantCli, BadInputFailsEarlyWithoutOutput) {
   if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "default model not fetched";
@@ -52,13 +39,13 @@ TEST(QuantCli, BadInputFailsEarlyWithoutOutput) {
   };
   for (const auto& [args, msg] : cases) {
     const CliRun r = quantize_cli(m + " " + out + " " + args);
-    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.exit_code, 1) << args;
     EXPECT_NE(r.err.find(msg), std::string::npos) << args << ": " << r.err;
     EXPECT_FALSE(fs::exists(out)) << args;
     EXPECT_FALSE(fs::exists(out + ".tmp")) << args;
   }
   const CliRun r = quantize_cli(m + " /nonexistent_dir/o.gguf");
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   fs::remove_all(dir);
 }
@@ -69,7 +56,7 @@ TEST(QuantCli, RtnToQ4_0Loads) {
   fs::create_directories(dir);
   const std::string out = (dir / "q4_0.gguf").string();
   const CliRun r = quantize_cli(test::default_model_path() + " " + out + " --method rtn --bits 4 --group 32 --sym");
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   auto m = load_model(out);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(m->weights.layers[0].wq.dtype, DType::Q4_0);

@@ -19,6 +19,7 @@
 #include "quant/ggml_blocks.h"
 #include "quant/hf_export.h"
 #include "quant/pack.h"
+#include "cli_runner.h"
 #include "test_models.h"
 
 namespace frugal {
@@ -296,33 +297,18 @@ TEST(HfExportZeros, GptqV1ZeroZeroIsStoredExactlyWhenItCanBe) {
 }
 
 // ---- CLI ----
-struct Cli {
-  int code = -1;
-  std::string out, err;
-};
-Cli run_cli(const std::string& args) {
-  const fs::path d = fs::temp_directory_path() / ("frugal_hfx_cli_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  const std::string o = (d / "out.txt").string(), e = (d / "err.txt").string();
-  const int rc = std::system((test::cli_path() + " " + args + " >" + o + " 2>" + e + " </dev/null").c_str());
-  Cli r;
-  if (WIFEXITED(rc)) r.code = WEXITSTATUS(rc);
-  std::ifstream fo(o), fe(e);
-  r.out.assign(std::istreambuf_iterator<char>(fo), {});
-  r.err.assign(std::istreambuf_iterator<char>(fe), {});
-  fs::remove_all(d);
-  return r;
-}
+using Cli = test::CliResult;
+using test::run_cli;
 
 TEST_F(HfExport, CliWritesADirectoryAndInfoShowsIt) {
   const std::string d = out("cli_dir");
   Cli r = run_cli("quantize " + gguf() + " " + d + " --method rtn --bits 4 --group 32");
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("gptq 4-bit g32 asym"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(d + "/model.safetensors"));
   EXPECT_TRUE(fs::exists(d + "/config.json"));
   r = run_cli("info " + d);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("quantization: {"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("7 linears repacked exactly into Q4_1"), std::string::npos) << r.out;
   // Bad input fails before any work and leaves nothing behind.
@@ -334,7 +320,7 @@ TEST_F(HfExport, CliWritesADirectoryAndInfoShowsIt) {
   };
   for (const auto& [args, msg] : cases) {
     r = run_cli("quantize " + gguf() + " " + args);
-    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.exit_code, 1) << args;
     EXPECT_NE(r.err.find(msg), std::string::npos) << args << ": " << r.err;
   }
   EXPECT_FALSE(fs::exists(out("e5m2")));
