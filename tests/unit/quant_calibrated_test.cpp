@@ -139,6 +139,80 @@ TEST(QuantGptq, BeatsRtnOnCorrelatedInputs) {
             output_error(w, dequantize(*r), rows, cols, x, tokens));
 }
 
+TEST(QuantGptq, HessianMatchesFloat64Reference) {
+  // H = 2/N Σ x xᵀ over tokens added in uneven batches (none a multiple of the accumulator's
+  // 64-token tile), with a never-active channel; reference: plain float64 sums.
+  std::mt19937 rng(6);
+  const int64_t n = 37, tokens = 211;
+  std::vector<float> x = randn(tokens * n, rng);
+  for (int64_t t = 0; t < tokens; ++t) x[t * n + 11] = 0;
+  HessianAccumulator acc(n);
+  const int64_t batches[3] = {1, 130, tokens - 131};
+  for (int64_t b = 0, off = 0; b < 3; off += batches[b], ++b) acc.add(x.data() + off * n, batches[b]);
+  ASSERT_EQ(acc.samples(), tokens);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t t = 0; t < tokens; ++t) s += (double)x[t * n + i] * x[t * n + j];
+      EXPECT_NEAR(acc.hessian()[i * n + j], 2.0 * s / tokens, 1e-12 * (1 + std::fabs(s))) << i << "," << j;
+    }
+}
+
+TEST(QuantGptq, LazyBlocksEqualThePlainColumnLoop) {
+  // block_size 1 is the paper's plain loop (every update applied at once); larger blocks defer
+  // updates (lazy batch). Same arithmetic reordered: the codes must agree (a rare flip of a value
+  // sitting exactly on a rounding boundary is the only allowed difference).
+  std::mt19937 rng(7);
+  const int64_t rows = 9, cols = 96, tokens = 300;
+  const std::vector<float> w = randn(rows * cols, rng);
+  const std::vector<float> x = correlated_inputs(tokens, cols, rng);
+  HessianAccumulator acc(cols);
+  acc.add(x.data(), tokens);
+  for (bool act_order : {false, true}) {
+    GptqParams p;
+    p.quant = {3, 32, false};
+    p.act_order = act_order;
+    p.block_size = 1;
+    auto plain = quantize_gptq(w.data(), rows, cols, acc.hessian(), p);
+    ASSERT_TRUE(plain.ok());
+    for (int64_t bs : {13, 64, 1000}) {
+      p.block_size = bs;
+      auto lazy = quantize_gptq(w.data(), rows, cols, acc.hessian(), p);
+      ASSERT_TRUE(lazy.ok());
+      int64_t same = 0;
+      for (int64_t i = 0; i < rows * cols; ++i) same += lazy->codes[i] == plain->codes[i];
+      EXPECT_GE(same, rows * cols - 2) << "block " << bs << " act_order " << act_order;
+    }
+  }
+}
+
+TEST(QuantGptq, OutputRowOrderDoesNotMatter) {
+  // GGUF stores q/k rows in RoPE-pair order (a row permutation of HF's). GPTQ mixes columns only
+  // within a row, so quantizing permuted rows must give exactly the permuted result.
+  std::mt19937 rng(8);
+  const int64_t rows = 10, cols = 64, tokens = 150;
+  const std::vector<float> w = randn(rows * cols, rng);
+  const std::vector<float> x = correlated_inputs(tokens, cols, rng);
+  HessianAccumulator acc(cols);
+  acc.add(x.data(), tokens);
+  std::vector<int64_t> perm(rows);
+  for (int64_t r = 0; r < rows; ++r) perm[r] = (r % 2) * (rows / 2) + r / 2;  // interleave halves
+  std::vector<float> wp(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) wp[r * cols + c] = w[perm[r] * cols + c];
+  GptqParams p;
+  p.quant = {4, 32, false};
+  p.act_order = true;
+  auto a = quantize_gptq(w.data(), rows, cols, acc.hessian(), p);
+  auto b = quantize_gptq(wp.data(), rows, cols, acc.hessian(), p);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->g_idx, b->g_idx);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(b->codes[r * cols + c], a->codes[perm[r] * cols + c]);
+    for (int64_t g = 0; g < a->n_groups; ++g) ASSERT_EQ(b->params(r, g).scale, a->params(perm[r], g).scale);
+  }
+}
+
 TEST(QuantGptq, DeadColumnsAndErrors) {
   std::mt19937 rng(4);
   const int64_t rows = 4, cols = 32;
