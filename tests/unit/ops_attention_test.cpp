@@ -8,16 +8,12 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "ops_test_util.h"
 
 namespace frugal::cpu {
 namespace {
 
-std::vector<float> random_vec(int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> v((size_t)n);
-  for (float& x : v) x = nd(rng);
-  return v;
-}
+using test::random_vec;
 
 // Reference for one query head over positions [0, n_kv). Also returns sum_t p_t |v_t[i]| per
 // output element as the error scale.

@@ -7,18 +7,15 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "ops_test_util.h"
 
 namespace frugal::cpu {
 namespace {
 
+using test::random_vec;
+
 const int64_t kLengths[] = {1, 3, 7, 17, 64, 65, 577};
 
-std::vector<float> random_vec(int64_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v((size_t)n);
-  for (float& x : v) x = nd(rng);
-  return v;
-}
 
 void expect_rel(float got, double want, double rel, double abs_floor, const char* what,
                 int64_t i) {

@@ -14,18 +14,16 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/ops.h"
 #include "quant/ggml_blocks.h"
-
+#include "ops_test_util.h"
 namespace frugal::cpu {
 namespace {
 
+using test::random_vec;
+using test::make_weights;
+using Weights = test::QuantWeights;
+
 constexpr double kRelTol = 2e-5;
 
-std::vector<float> random_vec(int64_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v((size_t)n);
-  for (float& x : v) x = nd(rng);
-  return v;
-}
 
 // |got - (base + sum_k w[k] x[k])| within float32 accumulation error, the sums in float64.
 void expect_dot(float got, const float* w, int64_t w_stride, const float* x, int64_t n,
@@ -112,29 +110,7 @@ TEST(OpsGemm, PanelKernelTailsAndAccumulate) {
   }
 }
 
-struct Weights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> deq;  // [rows, cols]
-  TensorView view;
-};
 
-Weights make_weights(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
-  Weights w;
-  const std::vector<float> src = random_vec(rows * cols, rng, 0.5f);
-  const size_t rb = dtype_row_bytes(t, cols);
-  w.bytes.resize(rb * (size_t)rows);
-  w.deq.resize((size_t)(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    quantize_row(t, src.data() + r * cols, w.bytes.data() + r * rb, cols);
-    dequantize_row(t, w.bytes.data() + r * rb, w.deq.data() + r * cols, cols);
-  }
-  w.view.name = "w";
-  w.view.dtype = t;
-  w.view.shape = {rows, cols};
-  w.view.data = w.bytes.data();
-  w.view.nbytes = w.bytes.size();
-  return w;
-}
 
 // Every supported dtype; rows around panel multiples (the panel is 16 or 32 rows), columns that
 // are whole 128-blocks but not whole 256-wide K slices, tokens around the register tiles.

@@ -21,10 +21,13 @@
 #include "base/fp8.h"
 #include "base/half.h"
 #include "quant/ggml_blocks.h"
+#include "ops_test_util.h"
 #include "quant/row_blocks.h"
 
 namespace frugal::cpu {
 namespace {
+
+using test::random_vec;
 
 using kern::ActQ8;
 using kern::KernelSet;
@@ -40,12 +43,6 @@ const DType kInt8PathTypes[] = {DType::Q8_0,   DType::Q4_0,    DType::Q4_1,    D
 
 bool is_asym(DType t) { return t == DType::Q4_1 || t == DType::I4_G64A || t == DType::I4_G128A; }
 
-std::vector<float> random_vec(int64_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v((size_t)n);
-  for (float& x : v) x = nd(rng);
-  return v;
-}
 
 // Row lengths: G, 3G, 576 rounded up to G, 1536 + G (G = block size; 1 for element dtypes, for
 // which 67 = 4*16 + 3 also exercises the unrolled loop's tails).

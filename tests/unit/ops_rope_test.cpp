@@ -9,16 +9,12 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "ops_test_util.h"
 
 namespace frugal::cpu {
 namespace {
 
-std::vector<float> random_vec(int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> v((size_t)n);
-  for (float& x : v) x = nd(rng);
-  return v;
-}
+using test::random_vec;
 
 // Reference: pair i of each head is (x[a(i)], x[b(i)]), rotated by theta_i = pos*base^(-2i/d).
 std::vector<double> rope_ref(const std::vector<float>& x, int n_heads, int d, int64_t pos,
