@@ -19,11 +19,6 @@ using test::rel_l2;
 using test::to_device;
 using test::to_host;
 
-#define ASSIGN_OK(lhs, expr)                                       \
-  auto lhs##_r = (expr);                                           \
-  ASSERT_TRUE(lhs##_r.ok()) << lhs##_r.status().to_string();       \
-  auto lhs = std::move(lhs##_r).value()
-
 struct Case {
   int n_heads, n_kv_heads, head_dim, block_size;
   std::vector<int> seq_lens;

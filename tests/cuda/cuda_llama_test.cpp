@@ -36,11 +36,6 @@ namespace {
 
 using test::rel_l2;
 
-#define ASSIGN_OK(lhs, expr)                                       \
-  auto lhs##_r = (expr);                                           \
-  ASSERT_TRUE(lhs##_r.ok()) << lhs##_r.status().to_string();       \
-  auto lhs = std::move(lhs##_r).value()
-
 // A Llama model with F32 weights whose values are exactly representable in bf16.
 Model random_model(const ModelConfig& c, uint32_t seed) {
   Model m;

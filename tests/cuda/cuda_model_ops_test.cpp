@@ -25,11 +25,6 @@ using test::rel_l2;
 using test::to_device;
 using test::to_host;
 
-#define ASSIGN_OK(lhs, expr)                                       \
-  auto lhs##_r = (expr);                                           \
-  ASSERT_TRUE(lhs##_r.ok()) << lhs##_r.status().to_string();       \
-  auto lhs = std::move(lhs##_r).value()
-
 TEST(CudaModelOps, EmbeddingGathersRowsAndSeqLens) {
   FRUGAL_REQUIRE_GPU();
   std::mt19937 rng(1);

@@ -22,11 +22,6 @@ using test::rel_l2;
 using test::to_device;
 using test::to_host;
 
-#define ASSIGN_OK(lhs, expr)                                       \
-  auto lhs##_r = (expr);                                           \
-  ASSERT_TRUE(lhs##_r.ok()) << lhs##_r.status().to_string();       \
-  auto lhs = std::move(lhs##_r).value()
-
 void check_gemv(int64_t rows, int64_t cols, int batch, std::mt19937& rng) {
   SCOPED_TRACE(testing::Message() << rows << "x" << cols << " batch " << batch);
   const auto w = random_bf16((size_t)(rows * cols), rng);

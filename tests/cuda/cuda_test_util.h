@@ -23,6 +23,12 @@
     ASSERT_TRUE(st_.ok()) << st_.to_string();     \
   } while (0)
 
+// auto lhs = the value of a Result, or a failed assertion naming the error.
+#define ASSIGN_OK(lhs, expr)                                 \
+  auto lhs##_r = (expr);                                     \
+  ASSERT_TRUE(lhs##_r.ok()) << lhs##_r.status().to_string(); \
+  auto lhs = std::move(lhs##_r).value()
+
 namespace frugal::cuda::test {
 
 // A device copy of a host vector (asserts inside a test via the returned Result).
