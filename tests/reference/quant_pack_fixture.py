@@ -6,11 +6,14 @@ intweight [in, out]; qweight[:, col] |= intweight[:, col*8 + order[k]] << 4k wit
 order = [0, 2, 4, 6, 1, 3, 5, 7]; zeros packed along out with the same order, not shifted.
 AutoGPTQ 3-bit (the same QuantLinear.pack): every 32 values along the packed axis fill 3 words:
 word 0 = v0..v9 at 3j, v10's low 2 bits at 30; word 1 = v10's bit 2 at 0, v11..v20 at 3j+1, v21's
-low bit at 31; word 2 = v21's high 2 bits at 0, v22..v31 at 3j+2 (written below as that loop, not
+low bit at 31; word 2 = v21's high 2 bits at 0, v22..v31 at 3j+2 (written as that loop in
+make_quant_checkpoints.py pack_rows, not
 as a bit stream, so the C++ bit-stream packer is checked against the published form).
 Run: .venv/bin/python tests/reference/quant_pack_fixture.py  (prints C++ initializers)
 """
 import numpy as np
+
+from make_quant_checkpoints import pack_rows
 
 IN, OUT, G = 16, 8, 8  # two groups along in
 q = np.array([[(o * 7 + i * 3 + (o * i) % 5) % 16 for i in range(IN)] for o in range(OUT)], dtype=np.uint32)
@@ -49,28 +52,7 @@ fmt("kAwqQzeros", awq_qzeros)
 
 def pack3_rows(v):
     """AutoGPTQ 3-bit packing of v [n, cols] (uint32) along axis 0 -> [n // 32 * 3, cols]."""
-    out = np.zeros((v.shape[0] // 32 * 3, v.shape[1]), dtype=np.uint32)
-    i = row = 0
-    while row < out.shape[0]:
-        for j in range(10):
-            out[row] |= v[i + j] << (3 * j)
-        i += 10
-        out[row] |= (v[i] << 30) & 0xFFFFFFFF
-        row += 1
-        out[row] |= (v[i] >> 2) & 1
-        i += 1
-        for j in range(10):
-            out[row] |= v[i + j] << (3 * j + 1)
-        i += 10
-        out[row] |= (v[i] << 31) & 0xFFFFFFFF
-        row += 1
-        out[row] |= (v[i] >> 1) & 3
-        i += 1
-        for j in range(10):
-            out[row] |= v[i + j] << (3 * j + 2)
-        i += 10
-        row += 1
-    return out
+    return pack_rows(v, 3)  # the published loop, transcribed once in make_quant_checkpoints.py
 
 
 IN3, OUT3, G3 = 64, 32, 32
