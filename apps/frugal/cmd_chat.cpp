@@ -38,21 +38,6 @@ struct ChatOptions {
   KvFlags kv;
 };
 
-// Bytes of a pool that holds one full context plus a few blocks: the live turn shares the
-// previous turn's cached blocks, and blocks it does not share are evicted when needed.
-Result<int64_t> auto_budget(const ModelConfig& c, cpu::KvDType dt, int32_t block_size, int64_t ctx) {
-  kv::KvStorageParams sp;
-  sp.n_layers = (int)c.n_layers;
-  sp.n_kv_heads = (int)c.n_kv_heads;
-  sp.head_dim = (int)c.head_dim();
-  sp.block_size = block_size;
-  sp.dtype = dt;
-  if (block_size < 1 || (block_size & (block_size - 1)) != 0)
-    return InvalidArgument("KV block size must be a positive power of two");
-  const int64_t blocks = (ctx + block_size - 1) / block_size + 8;
-  return blocks * kv::KvStorage::bytes_per_block(sp);
-}
-
 int run_chat(ChatOptions o) {
   if (!o.system_file.empty()) {
     std::ifstream in(o.system_file, std::ios::binary);
@@ -83,7 +68,10 @@ int run_chat(ChatOptions o) {
   if (kvo->budget_bytes > 0) {
     po.budget_bytes = kvo->budget_bytes;
   } else {
-    Result<int64_t> b = auto_budget(m.config, po.dtype, po.block_size, po.max_seq_len);
+    // One full context plus a few blocks: the live turn shares the previous turn's cached
+    // blocks, and blocks it does not share are evicted when needed.
+    Result<int64_t> b =
+        kv_pool_bytes_for_tokens(m.config, po.dtype, po.block_size, po.max_seq_len + 8 * po.block_size);
     if (!b.ok()) return report(b.status());
     po.budget_bytes = *b;
   }

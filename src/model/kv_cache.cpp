@@ -95,6 +95,14 @@ std::shared_ptr<KvPool> KvPoolAccess::make(std::unique_ptr<kv::KvStorage> storag
   return p;
 }
 
+Result<int64_t> kv_pool_bytes_for_tokens(const ModelConfig& c, cpu::KvDType dtype,
+                                         int32_t block_size, int64_t tokens) {
+  FRUGAL_ASSIGN_OR_RETURN(kv::KvStorageParams sp, storage_params(c, dtype, block_size));
+  const int64_t per_block = kv::KvStorage::bytes_per_block(sp);
+  if (per_block <= 0) return kv::KvStorage::blocks_for_budget(sp, 0).status();  // the reason
+  return (tokens + block_size - 1) / block_size * per_block;
+}
+
 Result<std::shared_ptr<KvPool>> KvPool::create(const ModelConfig& c, const KvPoolOptions& o) {
   if (o.budget_bytes <= 0) return InvalidArgument("a shared KV pool needs a positive budget");
   if (o.max_seq_len < 0) return InvalidArgument("max_seq_len must be >= 0");

@@ -135,6 +135,11 @@ struct KvPoolOptions {
   bool prefix_caching = true;
 };
 
+// Bytes of the paged KV blocks that hold `tokens` positions (whole blocks) for model c: the
+// budget to give KvPoolOptions for a given capacity. Errors: bad block size or dtype.
+Result<int64_t> kv_pool_bytes_for_tokens(const ModelConfig& c, cpu::KvDType dtype,
+                                         int32_t block_size, int64_t tokens);
+
 class KvPool {
  public:
   // Errors as KvCache::create (budget must be positive here).

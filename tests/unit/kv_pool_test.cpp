@@ -29,15 +29,9 @@ ModelConfig small_config() {
 
 std::shared_ptr<KvPool> make_pool(int n_blocks, int32_t bs = 4, bool prefix = true) {
   const ModelConfig c = small_config();
-  kv::KvStorageParams sp;
-  sp.n_layers = (int)c.n_layers;
-  sp.n_kv_heads = (int)c.n_kv_heads;
-  sp.head_dim = (int)c.head_dim();
-  sp.block_size = bs;
-  sp.dtype = cpu::KvDType::kF32;
   KvPoolOptions o;
   o.block_size = bs;
-  o.budget_bytes = n_blocks * kv::KvStorage::bytes_per_block(sp);
+  o.budget_bytes = *kv_pool_bytes_for_tokens(c, o.dtype, bs, (int64_t)n_blocks * bs);
   o.prefix_caching = prefix;
   auto p = KvPool::create(c, o);
   EXPECT_TRUE(p.ok()) << p.status().to_string();
@@ -60,6 +54,10 @@ TEST(KvPool, CreateErrors) {
   o.block_size = 16;
   o.budget_bytes = 100;  // smaller than one block
   EXPECT_EQ(KvPool::create(c, o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv_pool_bytes_for_tokens(c, cpu::KvDType::kF32, 6, 10).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(*kv_pool_bytes_for_tokens(c, cpu::KvDType::kF32, 16, 17),
+            2 * *kv_pool_bytes_for_tokens(c, cpu::KvDType::kF32, 16, 16));
 }
 
 TEST(KvPool, AdmitReusesAPrefixWrittenByAnEarlierRequest) {
@@ -219,13 +217,7 @@ TEST_F(SharedKvGenerate, SecondRequestSkipsTheSharedPrefixAndGeneratesTheSame) {
 TEST_F(SharedKvGenerate, PoolRunningDryStopsWithTheTokensSoFar) {
   KvPoolOptions po;
   po.block_size = 8;
-  kv::KvStorageParams sp;
-  sp.n_layers = (int)model_->config.n_layers;
-  sp.n_kv_heads = (int)model_->config.n_kv_heads;
-  sp.head_dim = (int)model_->config.head_dim();
-  sp.block_size = 8;
-  sp.dtype = po.dtype;
-  po.budget_bytes = 4 * kv::KvStorage::bytes_per_block(sp);  // 32 positions
+  po.budget_bytes = *kv_pool_bytes_for_tokens(model_->config, po.dtype, 8, 32);  // 4 blocks
   auto kvp = KvPool::create(model_->config, po);
   ASSERT_TRUE(kvp.ok());
   auto holder = (*kvp)->open();  // another request holds half of the pool
