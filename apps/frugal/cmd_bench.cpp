@@ -22,6 +22,7 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kv_quant.h"
 #include "backend/cpu/ops.h"
+#include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "eval/bench.h"
@@ -48,6 +49,7 @@ struct BenchOptions {
   double mem_limit_gib = 24;
   int64_t bw_mib = 0;
   std::string decode_act = "q8";
+  std::string act_quant = "auto";
 };
 
 // A requested format: a dtype, or the model file's own weights ("file", -m only).
@@ -232,6 +234,7 @@ int run_bench(const BenchOptions& o) {
   if (!o.model.empty()) {
     Result<Model> loaded = load_model(o.model);
     if (!loaded.ok()) return report(loaded.status());
+    apply_act_quant(o.act_quant, *loaded);
     file = std::move(*loaded);
     cfg = file->config;
   } else {
@@ -338,6 +341,7 @@ int run_bench(const BenchOptions& o) {
     j["model"] = what;
     j["kernel"] = cpu::gemm::target_name();
     j["decode_act"] = o.decode_act;
+    j["w8a8_token_act"] = file && file->int8_token_activations;
     j["n_prompt"] = o.n_prompt;
     j["n_gen"] = o.n_gen;
     j["reps"] = o.reps;
@@ -367,10 +371,11 @@ int run_bench(const BenchOptions& o) {
   }
   std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s; decode activations %s; KV "
               "f32; pp = one batch of %lld tokens, tg = %lld steps from an empty cache; mean ± sd "
-              "of %d runs\n",
+              "of %d runs%s\n",
               what.c_str(), cfg.n_layers, (long long)cfg.dim, cpu::gemm::target_name(),
               o.decode_act.c_str(),
-              (long long)o.n_prompt, (long long)o.n_gen, o.reps);
+              (long long)o.n_prompt, (long long)o.n_gen, o.reps,
+              file && file->int8_token_activations ? "; I8_ROW linears W8A8 (int8 per-token activations)" : "");
   std::printf("roofline = read bandwidth (%zu MiB buffer, same run) / bytes per decode step "
               "(weights + KV)\n\n", bw_bytes >> 20);
   print_table(rows, o);
@@ -410,6 +415,7 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
                   "tg matvec activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
+  add_act_quant_option(sub, &o->act_quant);
   sub->callback([o, &exit_code] { exit_code = run_bench(*o); });
   return sub;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "kv_flags.h"
@@ -34,6 +35,7 @@ struct ChatOptions {
   bool seed_given = false;
   bool no_prefix_cache = false;
   std::string decode_act = "q8";
+  std::string act_quant = "auto";
   SamplerParams sampler;
   KvFlags kv;
 };
@@ -55,6 +57,7 @@ int run_chat(ChatOptions o) {
 
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
+  apply_act_quant(o.act_quant, *loaded);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   Result<ChatTemplate> tmpl = ChatTemplate::parse(m.tokenizer->chat_template());
@@ -152,6 +155,7 @@ CLI::App* add_chat_subcommand(CLI::App& app, int& exit_code) {
                   "decode activations: q8 (int8 blocks, integer dot products) or f32 (exact)")
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
+  add_act_quant_option(sub, &o->act_quant);
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "recompute every turn's whole prompt");
   add_kv_flags(sub, o->kv);
   sub->callback([o, &exit_code]() { exit_code = run_chat(*o); });

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "eval/compare.h"
@@ -28,6 +29,7 @@ namespace {
 
 struct EvalOptions {
   std::string model, ref, file;
+  std::string act_quant = "auto";  // of -m when --ref (the table rows choose their own)
   int64_t sample_windows = 0;
   uint64_t seed = 1;
   int32_t bos = 1;
@@ -83,6 +85,7 @@ int run_compare(const EvalOptions& o, ThreadPool& pool) {
   if (o.ref.empty()) return report(InvalidArgument("--ref REF is required (or --table)"));
   Result<Model> q = load_model(o.model);
   if (!q.ok()) return report(q.status());
+  apply_act_quant(o.act_quant, *q);
   Result<Model> ref = load_model(o.ref);
   if (!ref.ok()) return report(ref.status());
   // Tokens come from the reference (its tokenizer, or samples of it).
@@ -189,6 +192,7 @@ CLI::App* add_eval_subcommand(CLI::App& app, int& exit_code) {
   CLI::App* sub = app.add_subcommand("eval", "KL divergence / top-1 agreement against a reference; quality table");
   sub->add_option("-m,--model", o->model, "model to evaluate (with --table: the unquantized model)")->required();
   sub->add_option("--ref", o->ref, "reference model (same vocabulary)");
+  add_act_quant_option(sub, &o->act_quant);
   sub->add_option("-f,--file", o->file, "evaluation text");
   sub->add_option("--sample-windows", o->sample_windows,
                   "instead of text: N windows sampled from the reference (temperature 1)");

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "kv_flags.h"
@@ -17,6 +18,7 @@ namespace {
 
 struct PplOptions {
   std::string model;
+  std::string act_quant = "auto";
   std::string file;
   int threads = 0;
   KvFlags kv;
@@ -29,6 +31,7 @@ int run_ppl(const PplOptions& o) {
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
+  apply_act_quant(o.act_quant, *loaded);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   const std::vector<int32_t> tokens = m.tokenizer->encode(text, false, false);
@@ -65,6 +68,7 @@ CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code) {
   CLI::App* sub = app.add_subcommand("perplexity", "Perplexity of a model on a text file");
   sub->add_option("-m,--model", o->model, "model")->required();
   sub->add_option("-f,--file", o->file, "text file")->required();
+  add_act_quant_option(sub, &o->act_quant);
   sub->add_option("--ctx", o->params.ctx, "window length in tokens")->capture_default_str();
   sub->add_option("--chunks", o->params.max_chunks, "number of windows (0: all)")
       ->capture_default_str();

@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "mixed_precision_flags.h"
 #include "formats/gguf.h"
+#include "eval/sampled_windows.h"
 #include "model/model.h"
 #include "quant/gguf_export.h"
 #include "quant/hf_export.h"
@@ -34,6 +35,8 @@ struct QuantizeOptions {
   bool sym = false, asym = false, clip = false, act_order = false, static_groups = false, fp8_channel = false;
   double damp = 0.01, alpha = 0.5;
   int64_t calib_windows = 128, calib_len = 512;
+  int32_t bos = 1;            // --calib samples: first token of each window
+  uint64_t calib_seed = 1000004;  // --calib samples (= frugal eval --table --calib samples, seed 1)
   int threads = 0;
   MixedPrecisionFlags mixed;  // --keep / --policy / --budget
   bool dir_f32 = false;  // directory output: unquantized tensors in F32
@@ -89,11 +92,24 @@ int run_quantize(const QuantizeOptions& a) {
   }
   if (mixed_precision_requested(a.mixed)) {
     if (dir_out) return report(Unsupported("mixed precision (--keep/--policy/--budget) writes .gguf output only"));
+    if (a.calib == "samples")
+      return report(Unsupported("--calib samples with --keep/--policy/--budget (the sensitivity pass reads a text)"));
     if (Status st = apply_mixed_precision_flags(a.mixed, m, o, a.calib, a.threads); !st.ok()) return report(st);
   }
 
+  ThreadPool pool(a.threads);
   std::vector<std::vector<int32_t>> windows;
-  if (method_needs_calibration(o.method)) {
+  if (method_needs_calibration(o.method) && a.calib == "samples") {
+    // Windows sampled from the model itself (temperature 1): measured best for GPTQ (docs/QUANTIZATION.md).
+    Result<std::vector<int32_t>> t =
+        sample_token_windows(m, pool, {a.calib_windows, a.calib_len, a.bos, a.calib_seed});
+    if (!t.ok()) return report(t.status());
+    Result<std::vector<std::vector<int32_t>>> w = calibration_windows(*t, a.calib_windows, a.calib_len);
+    if (!w.ok()) return report(w.status());
+    windows = std::move(*w);
+    std::fprintf(stderr, "frugal: calibrating on %lld windows of %lld tokens sampled from the model (bos %d)\n",
+                 (long long)a.calib_windows, (long long)a.calib_len, (int)a.bos);
+  } else if (method_needs_calibration(o.method)) {
     if (a.calib.find("wikitext") != std::string::npos)
       return report(InvalidArgument("refusing to calibrate on " + a.calib + ": wikitext is the evaluation text"));
     std::ifstream f(a.calib, std::ios::binary);
@@ -109,7 +125,6 @@ int run_quantize(const QuantizeOptions& a) {
     std::fprintf(stderr, "frugal: calibrating on %lld windows of %lld tokens from %s\n", (long long)a.calib_windows,
                  (long long)a.calib_len, a.calib.c_str());
   }
-  ThreadPool pool(a.threads);
   auto progress = [](const LayerProgress& p) {
     const int width = 30, done = p.layer * width / p.n_layers;
     std::fprintf(stderr, "\r[%s%s] layer %d/%d  elapsed %.0f s  eta %.0f s   ", std::string(done, '#').c_str(),
@@ -166,7 +181,12 @@ CLI::App* add_quantize_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--alpha", o->alpha, "SmoothQuant migration strength")->capture_default_str();
   sub->add_option("--fp8", o->fp8, "FP8 format: e4m3 | e5m2")->capture_default_str();
   sub->add_flag("--fp8-per-channel", o->fp8_channel, "FP8: one scale per output channel");
-  sub->add_option("--calib", o->calib, "calibration text (never the evaluation text)")->capture_default_str();
+  sub->add_option("--calib", o->calib,
+                  "calibration text (never the evaluation text), or 'samples': windows sampled from the model "
+                  "itself at temperature 1 (what measured best for GPTQ)")
+      ->capture_default_str();
+  sub->add_option("--bos", o->bos, "--calib samples: first token of each window")->capture_default_str();
+  sub->add_option("--calib-seed", o->calib_seed, "--calib samples: sampling seed")->capture_default_str();
   sub->add_option("--calib-windows", o->calib_windows, "calibration windows")->capture_default_str();
   sub->add_option("--calib-len", o->calib_len, "tokens per calibration window")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (0: all cores)")->capture_default_str();

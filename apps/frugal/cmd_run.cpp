@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "device_flags.h"
 #include "kv_flags.h"
 #include "model/model.h"
 #include "runtime/generate.h"
@@ -32,8 +34,10 @@ struct RunOptions {
   bool ignore_eos = false;
   bool seed_given = false;
   std::string decode_act = "q8";  // faster decode on integer weights (bench/RESULTS.md)
+  std::string act_quant = "auto";
   SamplerParams sampler;
   KvFlags kv;
+  DeviceFlags dev;
 };
 
 Result<std::vector<int32_t>> parse_ids(const std::string& s) {
@@ -63,9 +67,11 @@ int run_generate(RunOptions o) {
   }
   if (!o.seed_given) o.sampler.seed = std::random_device{}();
   if (Status st = o.sampler.validate(); !st.ok()) return report(st);
+  if (Status st = check_device_flags(o.dev, o.kv); !st.ok()) return report(st);
 
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
+  apply_act_quant(o.act_quant, *loaded);
   const Model& m = *loaded;
 
   std::vector<int32_t> prompt;
@@ -86,6 +92,16 @@ int run_generate(RunOptions o) {
       text = tmpl->apply(msgs, /*add_generation_prompt=*/true);
     }
     prompt = m.tokenizer->encode(text, /*add_special=*/true, /*parse_special=*/o.chat);
+  }
+
+  if (o.dev.cuda()) {
+    cuda::CudaGenerateParams cp;
+    cp.max_new_tokens = o.n_predict;
+    cp.n_ctx = o.ctx;
+    cp.ignore_eos = o.ignore_eos;
+    cp.sampler = o.sampler;
+    cp.gpu_memory_utilization = o.dev.gpu_memory_utilization;
+    return stream_generate_cuda(m, prompt, cp);
   }
 
   ThreadPool pool(o.threads);
@@ -166,10 +182,12 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--decode-act", o->decode_act,
                   "decode activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
       ->capture_default_str();
+  add_act_quant_option(sub, &o->act_quant);
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (ChatML)");
   sub->add_option("--system", o->system, "system message for --chat");
   add_kv_flags(sub, o->kv);
+  add_device_flags(sub, o->dev);
   sub->callback([o, &exit_code] { exit_code = run_generate(*o); });
   return sub;
 }

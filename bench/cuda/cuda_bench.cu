@@ -3,7 +3,9 @@
 //   gemv:     our BF16 GEMV at Llama-3.1-8B shapes, batch 1 and 8, vs cuBLAS (cublasGemmEx,
 //             bf16 inputs, fp32 compute/output) on the same shapes;
 //   attention: paged decode (bf16 KV, 32 q heads / 8 KV heads / head_dim 128, block size 16,
-//             blocks in shuffled order) at contexts 1k/4k/16k, batch 1 and 8.
+//             blocks in shuffled order) at contexts 1k/4k/16k, batch 1, 8 and 64; the
+//             CUDA-core split kernel (with the merge kernel and with the merge fused into the
+//             split kernel) and the tensor-core kernel, in the same run.
 // Inputs are random (never zeros) and rotated among copies totalling >= 1 GiB so no timing is
 // an L2 (60 MB) measurement. Time: CUDA events around `iters` launches; median of 7 repeats.
 // Output: a log of every measurement, then a short table (the last lines).
@@ -237,7 +239,7 @@ int g_only_ctx = 0, g_only_seqs = 0;
 Status bench_attention(const Ceilings& ceil, bool quick) {
   const int H = 32, KV = 8, D = 128, BS = 16;
   for (int ctx : {1024, 4096, 16384}) {
-    for (int n_seqs : {1, 8}) {
+    for (int n_seqs : {1, 8, 64}) {
       if ((g_only_ctx && ctx != g_only_ctx) || (g_only_seqs && n_seqs != g_only_seqs)) continue;
       const size_t seq_bytes = (size_t)ctx * KV * D * 2 * 2;  // K + V, bf16
       const int rot = (int)std::max<size_t>(2, kRotateBytes / (seq_bytes * n_seqs));
@@ -275,29 +277,60 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
       p.block_size = BS;
       p.max_seq_len = ctx;
       p.block_tables = dt.as<int32_t>();
-      FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(p));
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
-      p.workspace = ws.data();
-      p.workspace_bytes = ws.size();
       const int iters = quick ? 10 : std::max(20, rot * 2);
-      auto ours = [&](int i) {
-        PagedDecodeParams pi = p;
-        pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
-        return paged_attention_decode(pi, g_stream);
-      };
-      FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
-      FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
       const double bytes = (double)seq_bytes * n_seqs;
-      const double gbs = bytes / (ms * 1e6), gbs_graph = bytes / (ms_graph * 1e6);
-      std::printf("attention ctx %5d seqs %d: %8.2f us  %6.0f GB/s  %.2f of copy  %.2f of read | "
-                  "graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, %d rotations)\n",
-                  ctx, n_seqs, ms * 1e3, gbs, gbs / ceil.copy_gbs, gbs / ceil.read_gbs,
-                  ms_graph * 1e3, gbs_graph, gbs_graph / ceil.copy_gbs, plan.n_splits,
-                  plan.split_size, rot);
-      g_table.push_back({"paged attn ctx " + std::to_string(ctx) + " b" + std::to_string(n_seqs) +
-                             " GB/s",
-                         fmt("%.0f / %.0f", gbs, gbs_graph), "-",
-                         fmt("%.2f / %.2f copy", gbs / ceil.copy_gbs, gbs_graph / ceil.copy_gbs)});
+      // A/B in the same run: the CUDA-core split kernel (v4) and the tensor-core kernel.
+      double ms_kernel[3] = {0, 0, 0};
+      for (int kernel : {kDecodeSplit, kDecodeMma}) {
+        const char* kname = kernel == kDecodeMma ? "mma" : "split";
+        PagedDecodeParams pk = p;
+        pk.kernel = kernel;
+        FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
+        pk.workspace = ws.data();
+        pk.workspace_bytes = ws.size();
+        auto ours = [&](int i) {
+          PagedDecodeParams pi = pk;
+          pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
+          return paged_attention_decode(pi, g_stream);
+        };
+        FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
+        FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
+        ms_kernel[kernel] = ms_graph;
+        const double gbs = bytes / (ms * 1e6), gbs_graph = bytes / (ms_graph * 1e6);
+        std::printf("attention %-5s ctx %5d seqs %2d: %8.2f us  %6.0f GB/s  %.2f of copy  %.2f of "
+                    "read | graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, %d rotations)\n",
+                    kname, ctx, n_seqs, ms * 1e3, gbs, gbs / ceil.copy_gbs, gbs / ceil.read_gbs,
+                    ms_graph * 1e3, gbs_graph, gbs_graph / ceil.copy_gbs, plan.n_splits,
+                    plan.split_size, rot);
+        g_table.push_back({"paged attn " + std::string(kname) + " ctx " + std::to_string(ctx) +
+                               " b" + std::to_string(n_seqs) + " GB/s",
+                           fmt("%.0f / %.0f", gbs, gbs_graph), "-",
+                           fmt("%.2f / %.2f copy", gbs / ceil.copy_gbs, gbs_graph / ceil.copy_gbs)});
+        if (kernel != kDecodeSplit) continue;
+        // the merge fused into the last split block (atomic tickets; no merge kernel)
+        std::vector<int32_t> zeros((size_t)n_seqs * KV, 0);
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ctr, DeviceBuffer::allocate(zeros.size() * 4));
+        FRUGAL_RETURN_IF_ERROR(ctr.upload(zeros.data(), zeros.size() * 4));
+        auto fused = [&](int i) {
+          PagedDecodeParams pi = pk;
+          pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
+          pi.split_counters = ctr.as<int32_t>();
+          return paged_attention_decode(pi, g_stream);
+        };
+        FRUGAL_ASSIGN_OR_RETURN(double ms_fused, time_ms(iters, fused, /*graph=*/true));
+        const double gbs_fused = bytes / (ms_fused * 1e6);
+        std::printf("attention split ctx %5d seqs %2d, fused merge, graph: %8.2f us %6.0f GB/s "
+                    "%.2f of copy (%.2fx the two-kernel graph)\n",
+                    ctx, n_seqs, ms_fused * 1e3, gbs_fused, gbs_fused / ceil.copy_gbs,
+                    ms_graph / ms_fused);
+        g_table.push_back({"paged attn split ctx " + std::to_string(ctx) + " b" +
+                               std::to_string(n_seqs) + " fused merge GB/s (graph)",
+                           fmt("%.0f", gbs_fused), "-",
+                           fmt("%.2f copy", gbs_fused / ceil.copy_gbs)});
+      }
+      std::printf("attention ctx %5d seqs %2d: mma / split speed (graph) %.2fx\n", ctx, n_seqs,
+                  ms_kernel[kDecodeSplit] / ms_kernel[kDecodeMma]);
     }
   }
   return Status::Ok();

@@ -9,6 +9,8 @@
 //       (ActPrecision::kQ8; integer formats only). The matrix is replicated until the copies
 //       cover kColdBytes and every iteration reads the next copy, so weights come from DRAM as
 //       in decode of a model larger than the last-level cache (this VM reports a 480 MiB L3).
+//       "q8row" = the int8 path one row per call (dot_q8, no row tiles: what matvec ran
+//       before the row-tile kernels dot_q8_rows; FRUGAL_BENCH_Q8ROW=1 adds these runs).
 //       "/hot" variants reuse one copy (cache-resident: the kernels' compute ceiling). Shapes
 //       whose row length is not a whole number of blocks are skipped (576 for the g128 types).
 // After the runs a table prints each matvec's best GB/s over repetitions next to the best read
@@ -165,7 +167,22 @@ struct MatvecCase {
   ActPrecision act;
   const KernelSet* ks;
   bool hot;
+  bool per_row = false;  // int8 path through dot_q8 one row at a time
 };
+
+// The int8 path with one dot_q8 call per row (the matvec loop before row tiles).
+void matvec_per_row(const KernelSet& ks, const TensorView& w, const float* x, float* y,
+                    ThreadPool& pool) {
+  static frugal::cpu::kern::ActQ8 xq;
+  const int64_t rows = w.rows(), cols = w.cols();
+  const size_t rb = w.row_bytes();
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const auto fq = ks.dot_q8[(int)w.dtype];
+  ks.quantize_act(x, cols, &xq);
+  pool.parallel_for(rows, 16, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) y[r] = fq(base + r * rb, xq, cols);
+  });
+}
 
 void BM_Matvec(benchmark::State& st, MatvecCase c) {
   const Matrix& m = matrix_for(c.t, c.rows, c.cols, c.hot);
@@ -181,7 +198,8 @@ void BM_Matvec(benchmark::State& st, MatvecCase c) {
   int64_t i = 0;
   for (auto _ : st) {
     w.data = m.bytes.data() + (size_t)i * m.one;
-    frugal::cpu::kern::matvec_with(*c.ks, w, x.data(), y.data(), pool, c.act);
+    if (c.per_row) matvec_per_row(*c.ks, w, x.data(), y.data(), pool);
+    else frugal::cpu::kern::matvec_with(*c.ks, w, x.data(), y.data(), pool, c.act);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
     if (++i == m.copies) i = 0;
@@ -263,6 +281,7 @@ void register_all(const std::vector<int>& threads) {
   }
   const auto& sets = frugal::cpu::kern::all_kernel_sets();
   const bool all_targets = std::getenv("FRUGAL_BENCH_ALL_TARGETS") != nullptr;
+  const bool per_row = std::getenv("FRUGAL_BENCH_Q8ROW") != nullptr;
   const DType types[] = {DType::F32,      DType::F16,     DType::BF16,     DType::Q8_0,
                          DType::Q4_0,     DType::Q4_1,    DType::I8_ROW,   DType::E4M3_ROW,
                          DType::E5M2_ROW, DType::I4_G64,  DType::I4_G64A,  DType::I4_G128,
@@ -290,6 +309,15 @@ void register_all(const std::vector<int>& threads) {
             benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { BM_Matvec(st, c); })
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
+            if (act == ActPrecision::kQ8 && per_row) {
+              MatvecCase cr = c;
+              cr.per_row = true;
+              std::string rname = name;
+              rname.replace(rname.find("/q8/"), 4, "/q8row/");
+              benchmark::RegisterBenchmark(rname.c_str(), [cr](benchmark::State& st) { BM_Matvec(st, cr); })
+                  ->UseRealTime()
+                  ->Unit(benchmark::kMicrosecond);
+            }
           }
         }
       }

@@ -20,6 +20,8 @@ void chunk_range(int64_t n, int chunks, int i, int64_t* b, int64_t* e) {
   *b = i * base + std::min<int64_t>(i, rem);
   *e = *b + base + (i < rem ? 1 : 0);
 }
+
+uint32_t ticket_seq(uint64_t t) { return (uint32_t)(t >> 32); }
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -37,67 +39,84 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain,
-                              const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const Fn& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  const int chunks = (int)std::min<int64_t>(n_threads_, (n + grain - 1) / grain);
-  if (chunks <= 1) {
+  const int chunks =
+      (int)std::min<int64_t>((int64_t)n_threads_ * kChunksPerThread, (n + grain - 1) / grain);
+  if (chunks <= 1 || n_threads_ == 1) {
     fn(0, n, 0);
     return;
   }
   bool wake;
   {
+    // Under mu_ so that a worker about to sleep either sees the new ticket or is notified.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunks_ = chunks;
-    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    job_.store(&fn, std::memory_order_relaxed);
+    job_n_.store(n, std::memory_order_relaxed);
+    job_chunks_.store(chunks, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t seq = ticket_seq(ticket_.load(std::memory_order_relaxed)) + 1u;
+    ticket_.store((uint64_t)(uint32_t)seq << 32, std::memory_order_release);
     wake = sleepers_ > 0;
   }
   if (wake) cv_start_.notify_all();
-  int64_t b, e;
-  chunk_range(n, chunks, 0, &b, &e);
-  fn(b, e, 0);
+  run_chunks(0);
+  // Every chunk is claimed now; wait for those other threads are still running.
   for (int i = 0; i < kSpinIterations; ++i) {
-    if (pending_.load(std::memory_order_acquire) == 0) return;
+    if (done_.load(std::memory_order_acquire) == chunks) return;
     FRUGAL_CPU_RELAX();
   }
   std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+  cv_done_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == chunks; });
+}
+
+void ThreadPool::run_chunks(int index) {
+  uint64_t t = ticket_.load(std::memory_order_acquire);
+  for (;;) {
+    // Read the job, then claim chunk (t & 0xffffffff) by advancing the ticket. The claim
+    // succeeds only if the ticket is unchanged, i.e. the fields belong to this job (the next
+    // job is posted only after every chunk of this one is done).
+    const Fn* fn = job_.load(std::memory_order_relaxed);
+    const int64_t n = job_n_.load(std::memory_order_relaxed);
+    const int chunks = job_chunks_.load(std::memory_order_relaxed);
+    const int i = (int)(uint32_t)t;
+    if (fn == nullptr || i >= chunks) return;
+    if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      continue;  // t reloaded
+    int64_t b, e;
+    chunk_range(n, chunks, i, &b, &e);
+    (*fn)(b, e, index);
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks && index != 0) {
+      std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check
+      cv_done_.notify_one();
+    }
+    t = ticket_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
-    for (int i = 0; g == seen && i < kSpinIterations; ++i) {
+    uint32_t s = ticket_seq(ticket_.load(std::memory_order_acquire));
+    for (int i = 0; s == seen && i < kSpinIterations; ++i) {
       FRUGAL_CPU_RELAX();
-      g = generation_.load(std::memory_order_acquire);
+      s = ticket_seq(ticket_.load(std::memory_order_acquire));
     }
-    if (g == seen) {
+    if (s == seen) {
       std::unique_lock<std::mutex> lock(mu_);
       ++sleepers_;
       cv_start_.wait(lock, [&] {
-        return stop_.load() || generation_.load(std::memory_order_acquire) != seen;
+        return stop_.load() || ticket_seq(ticket_.load(std::memory_order_acquire)) != seen;
       });
       --sleepers_;
       if (stop_.load()) return;
-      g = generation_.load(std::memory_order_acquire);
+      s = ticket_seq(ticket_.load(std::memory_order_acquire));
     }
     if (stop_.load()) return;
-    seen = g;
-    const int chunks = job_chunks_;
-    if (index < chunks) {
-      int64_t b, e;
-      chunk_range(job_n_, chunks, index, &b, &e);
-      (*job_)(b, e, index);
-    }
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mu_);  // pairs with the waiter's predicate check
-      cv_done_.notify_one();
-    }
+    seen = s;
+    run_chunks(index);
   }
 }
 

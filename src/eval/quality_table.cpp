@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "quant/fake_quant_model.h"
+#include "quant/i8_row_model.h"
 #include "quant/model_bytes.h"
 
 namespace frugal {
@@ -49,6 +50,7 @@ Result<std::vector<QualityRow>> quality_rows(const ModelConfig& c, const std::ve
     ModelQuantOptions o = int_options(Method::kRtn, 8, quant::kPerChannel);
     o.quant.symmetric = true;
     all.push_back({"int8", "RTN INT8 per-channel sym", o});
+    all.push_back({"int8-w8a8", "INT8 per-channel W8A8 (no smoothing; int8 per-token activations)", o, true});
   }
   const char* names[3] = {"RTN", "GPTQ", "AWQ"};
   const Method methods[3] = {Method::kRtn, Method::kGptq, Method::kAwq};
@@ -59,7 +61,8 @@ Result<std::vector<QualityRow>> quality_rows(const ModelConfig& c, const std::ve
   {
     ModelQuantOptions o;
     o.method = Method::kSmoothQuant;
-    all.push_back({"w8a8", "SmoothQuant W8A8 α 0.5 (weight half only)", o});
+    all.push_back({"w8a8", "SmoothQuant W8A8 α 0.5 (int8 per-token activations)", o, true});
+    all.push_back({"sq-w8", "SmoothQuant α 0.5 weights only (float activations)", o});
   }
   {
     ModelQuantOptions o;
@@ -78,7 +81,7 @@ Result<std::vector<QualityRow>> quality_rows(const ModelConfig& c, const std::ve
   std::vector<std::string> want = ids;
   if (want.empty())
     for (const QualityRow& r : all)
-      if (r.id.rfind("int4ch", 0) != 0) want.push_back(r.id);
+      if (r.id.rfind("int4ch", 0) != 0 && r.id != "sq-w8") want.push_back(r.id);
   std::vector<QualityRow> out;
   for (const std::string& id : want) {
     auto it = std::find_if(all.begin(), all.end(), [&](const QualityRow& r) { return r.id == id; });
@@ -137,7 +140,12 @@ Result<std::vector<QualityResult>> run_quality_table(const Model& m, ThreadPool&
     const quant::ModelBytes b = quant::model_bytes(m, qr);
     r.bits_per_weight = b.linear_bits_per_weight();
     r.model_bytes = b.total();
-    const Model qm = quant::model_with_quantized_layers(m, qr);
+    Model qm;
+    if (row.int8_token_acts) {
+      FRUGAL_ASSIGN_OR_RETURN(qm, quant::model_with_i8_row_layers(m, qr));
+    } else {
+      qm = quant::model_with_quantized_layers(m, qr);
+    }
     if (progress) progress("evaluating: " + row.label);
     FRUGAL_ASSIGN_OR_RETURN(r.cmp, compare_to_reference(qm, ref, pool, p.compare));
     if (on_row) on_row(r);

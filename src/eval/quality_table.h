@@ -7,8 +7,12 @@
 //   int8               INT8 per-channel symmetric RTN
 //   int4-{rtn,gptq,awq}  INT4 asymmetric at the model's "g128" (g128 when 128 divides every row,
 //                      else g64, else per-channel: the label says which)
-//   w8a8               SmoothQuant α 0.5 (weights int8 per channel; activations stay float: the
-//                      engine does not quantize them, so this row measures the weight half only)
+//   w8a8               SmoothQuant α 0.5 W8A8: int8 per-channel weights (I8_ROW) and int8
+//                      per-token dynamic activations (cpu::matmul_i8_token), as the exported
+//                      checkpoint runs
+//   int8-w8a8          INT8 per-channel RTN, no smoothing, run W8A8 likewise (smoothing's effect)
+//   sq-w8              SmoothQuant α 0.5 weights with float activations (weight half only; not in
+//                      the default set)
 //   fp8                FP8 E4M3, per-tensor scale
 //   int3-{rtn,gptq,awq}  INT3 asymmetric at the same group
 //   int4g32-rtn        INT4 asymmetric g32 RTN (on a Q4_1 model: the input's own grid, an artifact)
@@ -28,6 +32,7 @@ struct QualityRow {
   std::string id;
   std::string label;  // method and precision, e.g. "GPTQ INT4 g64 asym"
   quant::ModelQuantOptions options;
+  bool int8_token_acts = false;  // run the int8 per-channel linears W8A8 (quant/i8_row_model.h)
 };
 
 // All rows this model's shapes allow, in table order; `group_note` says which group stands in for

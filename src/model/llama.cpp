@@ -3,6 +3,7 @@
 #include "model/llama.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "backend/cpu/attention_kv.h"
 #include "backend/cpu/ops.h"
@@ -11,7 +12,8 @@
 namespace frugal {
 
 LlamaRunner::LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch)
-    : model_(model), pool_(pool), max_batch_(std::max<int64_t>(1, max_batch)) {
+    : model_(model), pool_(pool), max_batch_(std::max<int64_t>(1, max_batch)),
+      i8_token_act_(model.int8_token_activations) {
   const ModelConfig& c = model.config;
   const int64_t q_dim = c.n_heads * c.head_dim();
   x_.resize(max_batch_ * c.dim);
@@ -66,8 +68,18 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   const cpu::RopeStyle rope_style =
       c.rope_layout == RopeLayout::kHalf ? cpu::RopeStyle::kHalf : cpu::RopeStyle::kAdjacent;
   auto mm = [&](const TensorView& W, const float* in, float* out) {
-    if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
+    if (i8_token_act_ && W.dtype == DType::I8_ROW) cpu::matmul_i8_token(W, in, n, out, pool_);
+    else if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
     else cpu::matmul(W, in, n, out, pool_);
+  };
+  // Linears reading the same input (q/k/v, gate/up): in decode one matvec_multi (the input is
+  // quantized once and the pool gets one hand-off), else one mm each.
+  auto mm_shared = [&](const float* in, std::initializer_list<cpu::MatvecOut> outs) {
+    bool multi = n == 1;
+    for (const cpu::MatvecOut& o : outs)
+      multi = multi && !(i8_token_act_ && o.W->dtype == DType::I8_ROW);
+    if (multi) return cpu::matvec_multi({outs.begin(), outs.size()}, in, pool_, decode_act_);
+    for (const cpu::MatvecOut& o : outs) mm(*o.W, in, o.y);
   };
 
   // x = embed_tokens(input_ids)                                   x: [n, dim]
@@ -86,9 +98,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     for (int64_t i = 0; i < n; ++i)
       cpu::rmsnorm(&x_[i * dim], (const float*)L.attn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
     // q, k, v = q_proj(h), k_proj(h), v_proj(h)                  q: [n, q_dim], k/v: [n, kv_dim]
-    mm(L.wq, xb_.data(), q_.data());
-    mm(L.wk, xb_.data(), k_.data());
-    mm(L.wv, xb_.data(), v_.data());
+    mm_shared(xb_.data(), {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
     // q, k = apply_rotary_pos_emb(q, k, cos, sin); append k, v to the cache
     for (int64_t i = 0; i < n; ++i) {
       cpu::rope(&q_[i * q_dim], c.n_heads, (int)hd, pos + i, c.rope_base, rope_style);
@@ -119,8 +129,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     for (int64_t i = 0; i < n; ++i)
       cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
     // x = x + down_proj(silu(gate_proj(h)) * up_proj(h))         gate/up: [n, hidden]
-    mm(L.w_gate, xb_.data(), gate_.data());
-    mm(L.w_up, xb_.data(), up_.data());
+    mm_shared(xb_.data(), {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
     cpu::swiglu(gate_.data(), up_.data(), gate_.data(), n * hidden);
     mm(L.w_down, gate_.data(), xb_.data());
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
@@ -131,7 +140,9 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   const int64_t n_out = n - first_out;
   for (int64_t i = first_out; i < n; ++i)
     cpu::rmsnorm(&x_[i * dim], (const float*)w.output_norm.data, c.norm_eps, dim, &xb_[i * dim]);
-  if (n_out == 1)
+  if (i8_token_act_ && w.output.dtype == DType::I8_ROW)
+    cpu::matmul_i8_token(w.output, &xb_[first_out * dim], n_out, logits, pool_);
+  else if (n_out == 1)
     cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_,
                 n == 1 ? decode_act_ : cpu::ActPrecision::kF32);
   else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_);

@@ -33,6 +33,10 @@ class LlamaRunner {
   // int8 blocks once per matvec, integer dot products; backend/cpu/ops.h). Prefill batches
   // always use the float GEMM.
   void set_decode_activations(cpu::ActPrecision a) { decode_act_ = a; }
+  // W8A8: linears whose weights are I8_ROW use int8 per-token activations (cpu::matmul_i8_token)
+  // in decode and prefill; other linears keep the path above. Defaults to
+  // Model::int8_token_activations.
+  void set_int8_token_activations(bool on) { i8_token_act_ = on; }
 
  private:
   // One pass of n <= max_batch_ tokens; logits for rows [first_out, n) go to `logits`.
@@ -43,6 +47,7 @@ class LlamaRunner {
   ThreadPool& pool_;
   int64_t max_batch_;
   cpu::ActPrecision decode_act_ = cpu::ActPrecision::kF32;
+  bool i8_token_act_ = false;
   // Run state, allocated once ([max_batch, width] each).
   std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;
 };

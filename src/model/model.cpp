@@ -233,6 +233,9 @@ Result<Model> load_hf_dir(const std::string& dir) {
   FRUGAL_RETURN_IF_ERROR(bind_weights(m.config, hf_names(), dir, lookup, exists, &m));
   if (qc) {
     m.notes.push_back("quantization_config: " + quant::describe(*qc));
+    m.int8_token_activations = qc->int8_token_activations;
+    if (m.int8_token_activations)
+      m.notes.push_back("W8A8: I8_ROW linears run with int8 per-token activations (--act-quant none: float)");
     for (const auto& [dt, n] : repacked) m.notes.push_back(fmt::format("{} linears repacked exactly into {}", n, dt));
     for (const auto& [why, n] : fallback)
       m.notes.push_back(fmt::format("{} linears dequantized to F16 at load ({}: no engine dtype holds it)", n, why));

@@ -28,6 +28,11 @@ struct Model {
   // How a quantized checkpoint was loaded, one line each ("14 linears gptq 4-bit g32 → Q4_0",
   // "7 linears dequantized to F16: act-order g_idx"); empty for plain checkpoints.
   std::vector<std::string> notes;
+  // W8A8: linears stored as I8_ROW run with int8 per-token dynamic activations
+  // (cpu::matmul_i8_token) instead of float ones. Set by the loader when the checkpoint's
+  // quantization_config asks for it (compressed-tensors input_activations: 8-bit int, strategy
+  // token, dynamic); the CLI's --act-quant overrides it.
+  bool int8_token_activations = false;
 
   // Bytes of weight data by dtype name, each tensor counted once (tied output not counted twice).
   std::map<std::string, size_t> weight_bytes_by_dtype() const;

@@ -48,6 +48,7 @@ HfQuantConfig base_config(const ModelQuantOptions& o) {
     c.weight_float = false;
     c.per_channel = true;
     c.dynamic_activations = true;
+    c.int8_token_activations = true;
   } else if (p.kind == Precision::Kind::kFp8) {
     c.method = HfQuantMethod::kCompressedTensors;
     c.bits = 8;

@@ -162,7 +162,14 @@ Result<HfQuantConfig> parse_compressed_tensors(const json& q, const Reader& r, c
   c.weight_float = type == "float";
   c.per_channel = strategy == "channel";
   if (auto a = g.find("input_activations"); a != g.end() && a->is_object()) {
-    FRUGAL_ASSIGN_OR_RETURN(c.dynamic_activations, Reader(*a, where).boolean("dynamic", false));
+    const Reader ar(*a, where);
+    FRUGAL_ASSIGN_OR_RETURN(c.dynamic_activations, ar.boolean("dynamic", false));
+    FRUGAL_ASSIGN_OR_RETURN(int64_t a_bits, ar.integer("num_bits", 8));
+    FRUGAL_ASSIGN_OR_RETURN(std::string a_type, ar.string("type", "int"));
+    FRUGAL_ASSIGN_OR_RETURN(std::string a_strategy, ar.string("strategy", "tensor"));
+    FRUGAL_ASSIGN_OR_RETURN(bool a_sym, ar.boolean("symmetric", true));
+    c.int8_token_activations = c.dynamic_activations && !c.weight_float && a_bits == 8 && a_type == "int" &&
+                               a_strategy == "token" && a_sym;
   }
   FRUGAL_ASSIGN_OR_RETURN(c.ignore, r.strings("ignore"));
   return c;

@@ -44,6 +44,9 @@ struct HfQuantConfig {
   bool weight_float = false;      // FP8 E4M3 weights (else int8)
   bool per_channel = true;        // strategy "channel" (else "tensor")
   bool dynamic_activations = false;  // W8A8: activations quantized per token at run time
+  // input_activations {num_bits 8, type int, strategy token, dynamic true, symmetric} on int8
+  // weights: what the engine runs as W8A8 (Model::int8_token_activations).
+  bool int8_token_activations = false;
   std::vector<std::string> ignore;   // module names (or "re:" patterns) left unquantized
   // gptq: GPTQModel's per-module overrides {"+:regex": {"bits": .., "group_size": ..}, "-:regex": {}}
   // (written for mixed precision; on load each linear's bits/group come from its tensor shapes).

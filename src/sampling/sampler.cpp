@@ -26,7 +26,14 @@ int32_t Sampler::argmax(std::span<const float> logits) {
   return best;
 }
 
+double Sampler::next_uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
+  return sample_with_uniform(logits, history, p_.temperature > 0.0f ? next_uniform() : 0.0);
+}
+
+int32_t Sampler::sample_with_uniform(std::span<float> logits, std::span<const int32_t> history,
+                                     double u) {
   // Repetition penalty (CTRL-style, as llama.cpp): divide positive logits, multiply negative.
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
     const size_t start = history.size() > (size_t)p_.repeat_last_n
@@ -82,9 +89,21 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     while (keep < p.size() && p[keep] >= p_.min_p * p[0]) ++keep;
     cand_.resize(keep);
   }
-  const std::vector<double> p = probs(p_.temperature);
-  std::discrete_distribution<size_t> dist(p.begin(), p.end());
-  return cand_[dist(rng_)].id;
+  // The draw: inverse CDF over the candidates in order, unnormalized weights.
+  std::vector<double> w(cand_.size());
+  double z = 0;
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    w[i] = std::exp(((double)cand_[i].logit - cand_[0].logit) / p_.temperature);
+    z += w[i];
+  }
+  double target = u * z;
+  if (target >= z) target = std::nextafter(z, 0.0);  // u * z rounded up to z: the last one
+  double cum = 0;
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    cum += w[i];
+    if (cum > target) return cand_[i].id;
+  }
+  return cand_.back().id;
 }
 
 }  // namespace frugal

@@ -32,6 +32,17 @@ class Sampler {
   // so far (prompt + generated), used by the repetition penalty.
   int32_t sample(std::span<float> logits, std::span<const int32_t> history);
 
+  // sample() is sample_with_uniform(logits, history, next_uniform()) when temperature > 0 (one
+  // uniform per draw; greedy draws none). The draw with a given u in [0, 1): candidates in the
+  // order (logit descending, id ascending) after the cuts, weights exp((l - l_max) / T); the
+  // first candidate whose cumulative weight exceeds u * (their sum). The device sampler
+  // (backend/cuda/sampling.cuh) implements the same rule, so both pick the same token for the
+  // same logits and u, and a seed gives the same stream of uniforms to either.
+  int32_t sample_with_uniform(std::span<float> logits, std::span<const int32_t> history,
+                              double u);
+  // The next uniform in [0, 1) from this sampler's seeded generator.
+  double next_uniform();
+
   static int32_t argmax(std::span<const float> logits);
 
  private:

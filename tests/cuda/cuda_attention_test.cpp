@@ -1,7 +1,9 @@
 // Paged decode attention on the GPU vs cpu::attention_paged_decode (BF16 KV, same cache bytes,
 // same block tables) and a float64 host reference; also the naive GPU reference kernel.
 // Bounds: rel L2 < 1e-4 against float64 (float accumulation, exp2f), < 1e-4 against the CPU op.
+// The tensor-core kernel (kDecodeMma, q and probabilities as bf16 hi + lo pairs): the same.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -119,16 +121,43 @@ void run_case(const Case& c, std::mt19937& rng) {
   p.block_size = c.block_size;
   p.max_seq_len = *std::max_element(c.seq_lens.begin(), c.seq_lens.end());
   p.split_size = c.split_size;
+  p.kernel = kDecodeSplit;
   ASSIGN_OK(plan, plan_paged_decode(p));
   ASSIGN_OK(ws, poisoned(plan.workspace_bytes));
   p.workspace = ws.data();
   p.workspace_bytes = ws.size();
   FRUGAL_ASSERT_OK(paged_attention_decode(p));
+  // The same with the merge fused into the last split block (atomic tickets), twice: the
+  // counters must come back to zero for the second call.
+  const size_t n_ctr = (size_t)n_seqs * c.n_kv_heads;
+  ASSIGN_OK(dctr, to_device(std::vector<int32_t>(n_ctr, 0)));
+  ASSIGN_OK(dfused, poisoned(qn * 4));
+  PagedDecodeParams pf = p;
+  pf.out = dfused.as<float>();
+  pf.split_counters = dctr.as<int32_t>();
+  FRUGAL_ASSERT_OK(paged_attention_decode(pf));
+  FRUGAL_ASSERT_OK(paged_attention_decode(pf));
+  // The tensor-core kernel on the same inputs (its own plan: another split count), and the
+  // default (kDecodeAuto) kernel.
+  ASSIGN_OK(dmma, poisoned(qn * 4));
+  PagedDecodeParams pm = p;
+  pm.out = dmma.as<float>();
+  pm.kernel = kDecodeMma;
+  ASSIGN_OK(plan_mma, plan_paged_decode(pm));
+  EXPECT_EQ(plan_mma.kernel, kDecodeMma);
+  ASSIGN_OK(ws_mma, poisoned(plan_mma.workspace_bytes));
+  pm.workspace = ws_mma.data();
+  pm.workspace_bytes = ws_mma.size();
+  FRUGAL_ASSERT_OK(paged_attention_decode(pm));
   p.out = dref.as<float>();
   FRUGAL_ASSERT_OK(paged_attention_decode_reference(p));
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSIGN_OK(out, to_host<float>(dout, qn));
+  ASSIGN_OK(fused, to_host<float>(dfused, qn));
+  ASSIGN_OK(ctr, to_host<int32_t>(dctr, n_ctr));
   ASSIGN_OK(ref_gpu, to_host<float>(dref, qn));
+  ASSIGN_OK(out_mma, to_host<float>(dmma, qn));
+  EXPECT_EQ(ctr, std::vector<int32_t>(n_ctr, 0));
 
   const auto exact = float64_reference(c, h, q);
   std::vector<float> cpu_out(qn);
@@ -150,8 +179,12 @@ void run_case(const Case& c, std::mt19937& rng) {
                                                  q.data() + off, cpu_out.data() + off, pool));
   }
   EXPECT_LT(rel_l2(out, exact), 1e-4);
+  EXPECT_LT(rel_l2(fused, exact), 1e-4);
   EXPECT_LT(rel_l2(out, cpu_out), 1e-4);
   EXPECT_LT(rel_l2(ref_gpu, exact), 1e-6);
+  EXPECT_LT(rel_l2(out_mma, exact), 1e-4);
+  EXPECT_LT(rel_l2(out_mma, cpu_out), 1e-4);
+  for (size_t i = 0; i < qn; ++i) ASSERT_TRUE(std::isfinite(out_mma[i])) << i;
 }
 
 TEST(CudaAttention, PagedDecodeMatchesCpuAndFloat64) {
@@ -165,7 +198,50 @@ TEST(CudaAttention, PagedDecodeMatchesCpuAndFloat64) {
   run_case({9, 3, 64, 16, {5, 300, 33}, 0}, rng);
   // MQA-like group of 8, block size 32; MHA (group 1), block size 1
   run_case({8, 1, 64, 32, {777}, 64}, rng);
+  // group 8 x 532 splits > the fused merge's 4096 weights: the merge kernel despite counters
+  run_case({8, 1, 64, 16, {17000, 5}, 32}, rng);
   run_case({8, 8, 128, 1, {65, 3}, 0}, rng);
+  // more groups, head sizes and block sizes for the tensor-core kernel: group 8 at d 128,
+  // group 1 at d 64, block sizes that are not powers of two (5, 48) and 64 (several tiles per
+  // block), splits with idle warps (split 32: two 16-position tiles for four warps)
+  run_case({16, 2, 128, 5, {1, 17, 333, 1500}, 0}, rng);
+  run_case({4, 4, 64, 48, {31, 700, 1}, 32}, rng);
+  run_case({12, 4, 128, 64, {2000, 129, 64}, 0}, rng);
+  run_case({24, 8, 64, 16, {4100, 15}, 96}, rng);
+}
+
+TEST(CudaAttention, DecodeKernelSelection) {
+  FRUGAL_REQUIRE_GPU();
+  EXPECT_EQ(decode_attention_kernel(), kDecodeMma);  // the default
+  std::mt19937 rng(31);
+  const Case c{8, 2, 64, 16, {40}, 0};
+  const HostCache h = make_cache(c, rng);
+  ASSIGN_OK(dt, to_device(h.tables));
+  ASSIGN_OK(dl, to_device(c.seq_lens));
+  ASSIGN_OK(dk, to_device(h.k));
+  PagedDecodeParams p;
+  p.q = p.out = reinterpret_cast<float*>(dk.data());
+  p.k_cache = p.v_cache = dk.as<uint16_t>();
+  p.block_tables = dt.as<int32_t>();
+  p.seq_lens = dl.as<int32_t>();
+  p.max_blocks_per_seq = h.max_blocks;
+  p.n_blocks = h.n_blocks;
+  p.n_seqs = 1;
+  p.n_heads = 8;
+  p.n_kv_heads = 2;
+  p.head_dim = 64;
+  p.max_seq_len = 40;
+  ASSIGN_OK(plan64, plan_paged_decode(p));
+  EXPECT_EQ(plan64.kernel, kDecodeSplit);  // auto keeps d != 128 on the split kernel
+  p.head_dim = 128;
+  ASSIGN_OK(plan, plan_paged_decode(p));
+  EXPECT_EQ(plan.kernel, kDecodeMma);
+  set_decode_attention_kernel(kDecodeSplit);
+  ASSIGN_OK(plan_split, plan_paged_decode(p));
+  set_decode_attention_kernel(kDecodeMma);
+  EXPECT_EQ(plan_split.kernel, kDecodeSplit);
+  p.kernel = 3;
+  EXPECT_EQ(plan_paged_decode(p).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(CudaAttention, InvalidBlockPoisonsOnlyItsSequence) {
@@ -202,10 +278,34 @@ TEST(CudaAttention, InvalidBlockPoisonsOnlyItsSequence) {
   p.workspace_bytes = ws.size() - 1;
   EXPECT_EQ(paged_attention_decode(p).code(), StatusCode::kInvalidArgument);  // too small
   p.workspace_bytes = ws.size();
-  FRUGAL_ASSERT_OK(paged_attention_decode(p));
-  ASSIGN_OK(out, to_host<float>(dout, qn));
-  for (size_t i = 0; i < qn / 2; ++i) ASSERT_TRUE(std::isnan(out[i])) << i;
-  for (size_t i = qn / 2; i < qn; ++i) ASSERT_FALSE(std::isnan(out[i])) << i;
+  for (int kernel : {kDecodeSplit, kDecodeMma}) {
+    ASSIGN_OK(dout_k, poisoned(qn * 4));
+    PagedDecodeParams pk = p;
+    pk.out = dout_k.as<float>();
+    pk.kernel = kernel;
+    ASSIGN_OK(plan_k, plan_paged_decode(pk));
+    ASSIGN_OK(ws_k, poisoned(plan_k.workspace_bytes));
+    pk.workspace = ws_k.data();
+    pk.workspace_bytes = ws_k.size();
+    FRUGAL_ASSERT_OK(paged_attention_decode(pk));
+    ASSIGN_OK(out, to_host<float>(dout_k, qn));
+    for (size_t i = 0; i < qn / 2; ++i) ASSERT_TRUE(std::isnan(out[i])) << kernel << " " << i;
+    for (size_t i = qn / 2; i < qn; ++i) ASSERT_FALSE(std::isnan(out[i])) << kernel << " " << i;
+  }
+  p.kernel = kDecodeSplit;  // the fused merge below is the CUDA-core kernel's
+  ASSIGN_OK(plan_split, plan_paged_decode(p));
+  ASSIGN_OK(ws_split, poisoned(plan_split.workspace_bytes));
+  p.workspace = ws_split.data();
+  p.workspace_bytes = ws_split.size();
+  ASSIGN_OK(dctr, to_device(std::vector<int32_t>(4, 0)));  // fused merge: the same rule
+  ASSIGN_OK(dout2, poisoned(qn * 4));
+  PagedDecodeParams pf = p;
+  pf.out = dout2.as<float>();
+  pf.split_counters = dctr.as<int32_t>();
+  FRUGAL_ASSERT_OK(paged_attention_decode(pf));
+  ASSIGN_OK(out2, to_host<float>(dout2, qn));
+  for (size_t i = 0; i < qn / 2; ++i) ASSERT_TRUE(std::isnan(out2[i])) << i;
+  for (size_t i = qn / 2; i < qn; ++i) ASSERT_FALSE(std::isnan(out2[i])) << i;
 
   p.head_dim = 96;
   EXPECT_EQ(plan_paged_decode(p).status().code(), StatusCode::kUnsupported);

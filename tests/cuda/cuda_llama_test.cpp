@@ -23,6 +23,7 @@
 
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "cuda_random_model.h"
 #include "cuda_test_util.h"
 #include "model/cuda/llama_cuda_load.h"
 #include "model/kv_cache.h"
@@ -35,51 +36,9 @@ namespace frugal::cuda {
 namespace {
 
 using test::rel_l2;
+using test::random_model;
 
 // A Llama model with F32 weights whose values are exactly representable in bf16.
-Model random_model(const ModelConfig& c, uint32_t seed) {
-  Model m;
-  m.config = c;
-  std::mt19937 rng(seed);
-  auto tensor = [&](const std::string& name, std::vector<int64_t> shape, float lo, float hi) {
-    auto buf = std::make_shared<std::vector<float>>();
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::uniform_real_distribution<float> dist(lo, hi);
-    buf->resize((size_t)n);
-    for (float& x : *buf) x = bf16_to_f32(f32_to_bf16(dist(rng)));
-    TensorView v;
-    v.name = name;
-    v.dtype = DType::F32;
-    v.shape = std::move(shape);
-    v.data = buf->data();
-    v.nbytes = (size_t)n * 4;
-    m.storage.push_back(buf);
-    return v;
-  };
-  const int64_t hd = c.head_dim(), q = c.n_heads * hd, kv = c.kv_dim();
-  auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
-    const float s = 1.0f / std::sqrt((float)cols) * 1.7f;
-    return tensor(name, {rows, cols}, -s, s);
-  };
-  m.weights.token_embd = tensor("token_embd", {c.vocab_size, c.dim}, -1.f, 1.f);
-  for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights L;
-    L.attn_norm = tensor("attn_norm", {c.dim}, 0.5f, 1.5f);
-    L.wq = mat("wq", q, c.dim);
-    L.wk = mat("wk", kv, c.dim);
-    L.wv = mat("wv", kv, c.dim);
-    L.wo = mat("wo", c.dim, q);
-    L.ffn_norm = tensor("ffn_norm", {c.dim}, 0.5f, 1.5f);
-    L.w_gate = mat("w_gate", c.hidden_dim, c.dim);
-    L.w_up = mat("w_up", c.hidden_dim, c.dim);
-    L.w_down = mat("w_down", c.dim, c.hidden_dim);
-    m.weights.layers.push_back(L);
-  }
-  m.weights.output_norm = tensor("output_norm", {c.dim}, 0.5f, 1.5f);
-  m.weights.output = c.tied_embeddings ? m.weights.token_embd : mat("output", c.vocab_size, c.dim);
-  return m;
-}
 
 ModelConfig small_config() {
   ModelConfig c;
@@ -160,6 +119,20 @@ TEST(CudaLlama, RandomModelMatchesCpuThroughGemv) {
   o.max_seq_len = 64;
   o.block_size = 8;
   o.shuffle_blocks = true;
+  compare_single(m, o, 1e-3);
+}
+
+// The same with RMSNorm, SwiGLU and residual adds as separate kernels (fuse_gemv off).
+TEST(CudaLlama, RandomModelMatchesCpuThroughUnfusedGemv) {
+  FRUGAL_REQUIRE_GPU();
+  const Model m = random_model(small_config(), 1);
+  LlamaCudaOptions o;
+  o.max_batch = 2;
+  o.max_prefill_tokens = 2;
+  o.max_seq_len = 64;
+  o.block_size = 8;
+  o.shuffle_blocks = true;
+  o.fuse_gemv = false;
   compare_single(m, o, 1e-3);
 }
 

@@ -278,74 +278,147 @@ TEST(CudaModelOps, SharedBlockTableAttentionMatchesReference) {
             1e-3);
 }
 
-// The tensor-core causal prefill kernel against the float64 naive kernel (same shared table,
-// seq_lens = pos0 + t + 1), head_dim 64 and 128, a chunk not a multiple of 64 starting mid-block.
-void check_prefill(int D, int T, int pos0) {
-  SCOPED_TRACE(testing::Message() << "head_dim " << D << " T " << T << " pos0 " << pos0);
-  std::mt19937 rng(7 + D);
-  const int H = 6, KV = 2, BS = 16;
-  const int mbps = (pos0 + T + BS - 1) / BS;
-  const int64_t n_blocks = mbps + 3;
-  const size_t cache = (size_t)n_blocks * BS * KV * D;
+// The tensor-core causal prefill kernel against the float64 naive kernel. Several sequences
+// (each a chunk of T tokens starting at pos0) share one pool through disjoint slices of a
+// shuffled block list, and write disjoint rows of one output buffer (poisoned first, so a row
+// left unwritten or written by the wrong sequence shows). Shapes: head_dim 64 / 128, GQA ratios
+// 1 / 3 / 4 / 8, chunks not multiples of the 64- or 128-row tile, block sizes 5 / 16 / 32 / 128.
+struct PrefillSeq {
+  int T, pos0;
+};
+struct PrefillCase {
+  int D, H, KV, BS, config;
+  std::vector<PrefillSeq> seqs;
+};
+
+void check_prefill(const PrefillCase& c) {
+  SCOPED_TRACE(testing::Message() << "head_dim " << c.D << " heads " << c.H << "/" << c.KV
+                                  << " block " << c.BS << " config " << c.config << " T0 "
+                                  << c.seqs[0].T << " pos0 " << c.seqs[0].pos0);
+  std::mt19937 rng(7 + c.D + c.H);
+  std::vector<int> mbps, row0;
+  int n_tab = 0, rows = 0;
+  for (const auto& s : c.seqs) {
+    mbps.push_back((s.pos0 + s.T + c.BS - 1) / c.BS);
+    row0.push_back(rows);
+    n_tab += mbps.back();
+    rows += s.T;
+  }
+  const int64_t n_blocks = n_tab + 3;
+  const size_t cache = (size_t)n_blocks * c.BS * c.KV * c.D;
   const auto k = random_bf16(cache, rng, 2.f), v = random_bf16(cache, rng);
   std::vector<int32_t> all((size_t)n_blocks);
   std::iota(all.begin(), all.end(), 0);
   std::shuffle(all.begin(), all.end(), rng);
-  const std::vector<int32_t> table(all.begin(), all.begin() + mbps);
-  std::vector<int32_t> lens((size_t)T);
-  for (int t = 0; t < T; ++t) lens[(size_t)t] = pos0 + t + 1;
-  const auto q = random_floats((size_t)T * H * D, rng);
+  const auto q = random_floats((size_t)rows * c.H * c.D, rng);
   ASSIGN_OK(dk, to_device(k));
   ASSIGN_OK(dv, to_device(v));
-  ASSIGN_OK(dt, to_device(table));
-  ASSIGN_OK(dl, to_device(lens));
   ASSIGN_OK(dq, to_device(q));
-  ASSIGN_OK(dout, poisoned((size_t)T * H * D * 4));
-  ASSIGN_OK(dref, poisoned((size_t)T * H * D * 4));
-  PagedPrefillParams f;
-  f.q = dq.as<float>();
-  f.out = dout.as<float>();
-  f.k_cache = dk.as<uint16_t>();
-  f.v_cache = dv.as<uint16_t>();
-  f.block_table = dt.as<int32_t>();
-  f.n_blocks = n_blocks;
-  f.n_tokens = T;
-  f.pos0 = pos0;
-  f.n_heads = H;
-  f.n_kv_heads = KV;
-  f.head_dim = D;
-  f.block_size = BS;
-  FRUGAL_ASSERT_OK(paged_attention_prefill(f));
-  PagedDecodeParams p;
-  p.q = dq.as<float>();
-  p.out = dref.as<float>();
-  p.k_cache = dk.as<uint16_t>();
-  p.v_cache = dv.as<uint16_t>();
-  p.block_tables = dt.as<int32_t>();
-  p.shared_block_table = true;
-  p.seq_lens = dl.as<int32_t>();
-  p.max_blocks_per_seq = mbps;
-  p.n_blocks = n_blocks;
-  p.n_seqs = T;
-  p.n_heads = H;
-  p.n_kv_heads = KV;
-  p.head_dim = D;
-  p.block_size = BS;
-  p.max_seq_len = pos0 + T;
-  FRUGAL_ASSERT_OK(paged_attention_decode_reference(p));
-  ASSIGN_OK(out, to_host<float>(dout, (size_t)T * H * D));
-  ASSIGN_OK(ref, to_host<float>(dref, (size_t)T * H * D));
+  ASSIGN_OK(dt, to_device(all));  // sequence i's table: a slice of the shuffled pool
+  ASSIGN_OK(dout, poisoned((size_t)rows * c.H * c.D * 4));
+  ASSIGN_OK(dref, poisoned((size_t)rows * c.H * c.D * 4));
+  int tab0 = 0;
+  for (size_t i = 0; i < c.seqs.size(); ++i) {
+    const auto& s = c.seqs[i];
+    const int64_t off = (int64_t)row0[i] * c.H * c.D;
+    PagedPrefillParams f;
+    f.q = dq.as<float>() + off;
+    f.out = dout.as<float>() + off;
+    f.k_cache = dk.as<uint16_t>();
+    f.v_cache = dv.as<uint16_t>();
+    f.block_table = dt.as<int32_t>() + tab0;
+    f.n_blocks = n_blocks;
+    f.n_tokens = s.T;
+    f.pos0 = s.pos0;
+    f.n_heads = c.H;
+    f.n_kv_heads = c.KV;
+    f.head_dim = c.D;
+    f.block_size = c.BS;
+    f.config = c.config;
+    FRUGAL_ASSERT_OK(paged_attention_prefill(f));
+    std::vector<int32_t> lens((size_t)s.T);
+    for (int t = 0; t < s.T; ++t) lens[(size_t)t] = s.pos0 + t + 1;
+    ASSIGN_OK(dl, to_device(lens));
+    PagedDecodeParams p;
+    p.q = f.q;
+    p.out = dref.as<float>() + off;
+    p.k_cache = f.k_cache;
+    p.v_cache = f.v_cache;
+    p.block_tables = f.block_table;
+    p.shared_block_table = true;
+    p.seq_lens = dl.as<int32_t>();
+    p.max_blocks_per_seq = mbps[i];
+    p.n_blocks = n_blocks;
+    p.n_seqs = s.T;
+    p.n_heads = c.H;
+    p.n_kv_heads = c.KV;
+    p.head_dim = c.D;
+    p.block_size = c.BS;
+    p.max_seq_len = s.pos0 + s.T;
+    FRUGAL_ASSERT_OK(paged_attention_decode_reference(p));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // dl lives in this iteration
+    tab0 += mbps[i];
+  }
+  ASSIGN_OK(out, to_host<float>(dout, (size_t)rows * c.H * c.D));
+  ASSIGN_OK(ref, to_host<float>(dref, (size_t)rows * c.H * c.D));
   const double err = rel_l2(out, ref);
-  std::printf("[ info ] prefill attention (tensor cores) head_dim %d T %d pos0 %d: rel L2 %.3g "
-              "vs float64\n", D, T, pos0, err);
+  std::printf("[ info ] prefill attention (tensor cores) head_dim %d heads %d/%d block %d config "
+              "%d, %zu seq(s) from T %d pos0 %d: rel L2 %.3g vs float64\n",
+              c.D, c.H, c.KV, c.BS, c.config, c.seqs.size(), c.seqs[0].T, c.seqs[0].pos0, err);
   EXPECT_LT(err, 1e-2);  // bf16 Q and P
+  for (size_t i = 0; i < out.size(); ++i)
+    if (!std::isfinite(out[i])) {
+      ADD_FAILURE() << "non-finite output at " << i;
+      break;
+    }
 }
 
 TEST(CudaModelOps, TensorCorePrefillAttentionMatchesReference) {
   FRUGAL_REQUIRE_GPU();
-  check_prefill(64, 100, 45);
-  check_prefill(128, 70, 0);
-  check_prefill(128, 1, 200);
+  check_prefill({64, 6, 2, 16, 0, {{100, 45}}});
+  check_prefill({128, 6, 2, 16, 0, {{70, 0}}});
+  check_prefill({128, 6, 2, 16, 0, {{1, 200}}});
+  check_prefill({64, 9, 3, 16, 0, {{17, 0}}});          // SmolLM2's heads
+  for (int config = 1; config <= 3; ++config) {
+    check_prefill({64, 4, 1, 16, config, {{1, 0}}});     // one token, MQA
+    check_prefill({128, 8, 1, 16, config, {{513, 0}}});  // GQA 8
+    check_prefill({128, 4, 4, 5, config, {{513, 30}}});  // MHA, block size 5, mid-block start
+    check_prefill({64, 8, 2, 32, config, {{100, 3}}});   // GQA 4 at d 64
+    check_prefill({128, 8, 2, 128, config, {{130, 0}}}); // a block longer than a K/V tile
+  }
+}
+
+TEST(CudaModelOps, TensorCorePrefillAttentionSeveralSequences) {
+  FRUGAL_REQUIRE_GPU();
+  check_prefill({128, 8, 2, 16, 0, {{77, 0}, {50, 40}, {1, 300}, {129, 17}}});
+  check_prefill({64, 9, 3, 16, 2, {{33, 0}, {200, 5}}});
+}
+
+TEST(CudaModelOps, TensorCorePrefillAttentionRejectsBadInput) {
+  FRUGAL_REQUIRE_GPU();
+  PagedPrefillParams f;
+  EXPECT_EQ(paged_attention_prefill(f).code(), StatusCode::kInvalidArgument);  // null pointers
+  ASSIGN_OK(buf, DeviceBuffer::allocate(4096));
+  f.q = buf.as<float>();
+  f.out = buf.as<float>();
+  f.k_cache = buf.as<uint16_t>();
+  f.v_cache = buf.as<uint16_t>();
+  f.block_table = buf.as<int32_t>();
+  f.n_blocks = 1;
+  f.n_tokens = 1;
+  f.n_heads = 6;
+  f.n_kv_heads = 4;
+  f.head_dim = 64;
+  EXPECT_EQ(paged_attention_prefill(f).code(), StatusCode::kInvalidArgument);  // 6 % 4
+  f.n_kv_heads = 2;
+  f.config = 4;
+  EXPECT_EQ(paged_attention_prefill(f).code(), StatusCode::kInvalidArgument);
+  f.config = 0;
+  f.head_dim = 96;
+  EXPECT_EQ(paged_attention_prefill(f).code(), StatusCode::kUnsupported);
+  f.head_dim = 64;
+  f.q = reinterpret_cast<const float*>(buf.as<unsigned char>() + 4);
+  EXPECT_EQ(paged_attention_prefill(f).code(), StatusCode::kInvalidArgument);  // misaligned
 }
 
 }  // namespace

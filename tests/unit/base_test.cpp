@@ -68,5 +68,35 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
   }
 }
 
+// Chunks are claimed dynamically (a thread may run several): the thread index stays in
+// [0, size()) and no two chunks with the same index ever run at the same time, so per-thread
+// scratch indexed by it is safe; every chunk respects the grain except possibly none.
+TEST(ThreadPool, ThreadIndexExclusiveAndChunksAtLeastGrain) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> busy(threads);
+    std::atomic<int> bad_index{0}, overlap{0}, small{0}, calls{0};
+    for (int rep = 0; rep < 200; ++rep) {
+      const int64_t n = 37 + rep;
+      pool.parallel_for(n, 3, [&](int64_t b, int64_t e, int tid) {
+        calls++;
+        if (tid < 0 || tid >= threads) {
+          bad_index++;
+          return;
+        }
+        if (busy[tid].exchange(1) != 0) overlap++;
+        if (e - b < 3) small++;
+        volatile double s = 0;
+        for (int64_t i = b; i < e; ++i) s = s + std::sqrt((double)i);
+        busy[tid].store(0);
+      });
+    }
+    EXPECT_EQ(bad_index.load(), 0);
+    EXPECT_EQ(overlap.load(), 0);
+    EXPECT_EQ(small.load(), 0);
+    EXPECT_GT(calls.load(), 200 * threads);  // more chunks than threads: claimed, not assigned
+  }
+}
+
 }  // namespace
 }  // namespace frugal

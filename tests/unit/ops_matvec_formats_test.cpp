@@ -299,10 +299,66 @@ TEST(MatvecFormats, Int8ActivationPathAllTargetsTypesSizesThreads) {
                   << " threads=" << pool->size() << " row " << r;
               ASSERT_LE(std::fabs(got - v), step + kAccumTol * (abs_hat + abs_x))
                   << ks.name << " " << dtype_name(t) << " n=" << n << " row " << r;
+              // The one-row kernel (dot_q8) against the same reference.
+              const double one = ks.dot_q8[(int)t](w.bytes.data() + r * dtype_row_bytes(t, n), a, n);
+              ASSERT_LE(std::fabs(one - v_hat), kAccumTol * abs_hat + 1e-30)
+                  << ks.name << " dot_q8 " << dtype_name(t) << " n=" << n << " row " << r;
             }
           }
         }
       }
+    }
+  }
+}
+
+// Row tiles and leftover rows accumulate each row in the same order: y does not depend on how
+// rows are split over threads (1, 2 or 3 threads, 37 rows: tiles of 4 plus leftovers).
+TEST(MatvecFormats, Int8PathSameBitsForAnyThreadCount) {
+  std::mt19937 rng(26);
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  for (DType t : kInt8PathTypes) {
+    const int64_t n = lengths_for(t)[2];
+    const Weights w = make_weights(t, 37, n, rng);
+    const std::vector<float> x = random_vec(n, rng);
+    for (const KernelSet& ks : kern::all_kernel_sets()) {
+      const std::vector<float> y1 = run_matvec(ks, w, x.data(), pool1, ActPrecision::kQ8);
+      EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool2, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t);
+      EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool3, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t);
+    }
+  }
+}
+
+// matvec_multi (q/k/v, gate/up sharing x) gives the bits of one matvec per matrix, for mixed
+// dtypes (int8 and float paths in one call), both activation precisions, 1-3 threads; a matrix
+// whose row length is not x's gets NaN rows, the others are unaffected.
+TEST(MatvecFormats, MultiEqualsSeparateMatvecs) {
+  std::mt19937 rng(27);
+  const int64_t n = 192;  // 6 blocks of 32, 3 groups of 64 (I4_G128 needs 128 | n: not used)
+  const DType types[] = {DType::Q4_0, DType::F16, DType::I4_G64A, DType::Q8_0};
+  const int64_t rows[] = {45, 7, 16, 33};
+  std::vector<Weights> ws;
+  for (int i = 0; i < 4; ++i) ws.push_back(make_weights(types[i], rows[i], n, rng));
+  const Weights odd = make_weights(DType::Q4_0, 5, 96, rng);
+  const std::vector<float> x = random_vec(n, rng);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (ActPrecision act : {ActPrecision::kF32, ActPrecision::kQ8}) {
+      std::vector<std::vector<float>> y(5);
+      std::vector<MatvecOut> outs;
+      for (int i = 0; i < 4; ++i) {
+        y[(size_t)i].assign((size_t)rows[i], -1.0f);
+        outs.push_back({&ws[(size_t)i].view, y[(size_t)i].data()});
+      }
+      y[4].assign(5, 0.0f);
+      outs.insert(outs.begin() + 2, MatvecOut{&odd.view, y[4].data()});
+      matvec_multi(outs, x.data(), pool, act);
+      for (int i = 0; i < 4; ++i) {
+        std::vector<float> ref((size_t)rows[i]);
+        matvec(ws[(size_t)i].view, x.data(), ref.data(), pool, act);
+        EXPECT_EQ(y[(size_t)i], ref) << dtype_name(types[i]) << " threads=" << threads
+                                     << " act=" << (act == ActPrecision::kQ8 ? "q8" : "f32");
+      }
+      for (float v : y[4]) EXPECT_TRUE(std::isnan(v));
     }
   }
 }

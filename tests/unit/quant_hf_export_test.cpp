@@ -249,6 +249,82 @@ TEST_F(HfExport, LogitsEqualTheEffectiveWeightsModel) {
   }
 }
 
+// Mean over positions of KL(P_a || P_b) in float64, logits [n, vocab].
+double mean_kl(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab) {
+  const int64_t n = (int64_t)a.size() / vocab;
+  double tot = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    auto lse = [&](const std::vector<float>& x) {
+      double m = -1e300, s = 0;
+      for (int64_t v = 0; v < vocab; ++v) m = std::max(m, (double)x[t * vocab + v]);
+      for (int64_t v = 0; v < vocab; ++v) s += std::exp(x[t * vocab + v] - m);
+      return m + std::log(s);
+    };
+    const double la = lse(a), lb = lse(b);
+    for (int64_t v = 0; v < vocab; ++v) {
+      const double pa = (double)a[t * vocab + v] - la, pb = (double)b[t * vocab + v] - lb;
+      tot += std::exp(pa) * (pa - pb);
+    }
+  }
+  return tot / n;
+}
+
+std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& ids) {
+  ThreadPool pool(2);
+  auto kv = KvCache::create(m.config, (int64_t)ids.size());
+  EXPECT_TRUE(kv.ok());
+  LlamaRunner r(m, pool);
+  std::vector<float> logits(ids.size() * m.config.vocab_size);
+  EXPECT_TRUE(r.forward(ids, 0, *kv, logits, true).ok());
+  return logits;
+}
+
+// A SmoothQuant directory declares dynamic per-token int8 activations; loading it turns W8A8 on,
+// and its logits differ from the same weights with float activations by a small, nonzero KL (the
+// activations really are quantized). Bound: 3x the measured 3.4e-3 nats (1 layer, 256-token vocabulary,
+// SmoothQuant calibrated on 2 x 16 tokens; logits rel L2 1.6e-2).
+TEST_F(HfExport, SmoothQuantDirRunsW8A8ByDefault) {
+  ModelQuantOptions o;
+  o.method = Method::kSmoothQuant;
+  RoundTrip t = round_trip(o, "sq_w8a8");
+  EXPECT_TRUE(t.rep.config.int8_token_activations);
+  std::ifstream cf(out("sq_w8a8") + "/config.json");
+  const auto cfg = nlohmann::json::parse(cf);
+  const auto& acts = cfg["quantization_config"]["config_groups"].begin().value()["input_activations"];
+  EXPECT_EQ(acts["num_bits"], 8);
+  EXPECT_EQ(acts["type"], "int");
+  EXPECT_EQ(acts["strategy"], "token");
+  EXPECT_EQ(acts["dynamic"], true);
+  ASSERT_TRUE(t.loaded.int8_token_activations);
+  Model f = t.loaded;
+  f.int8_token_activations = false;
+  const std::vector<int32_t> ids = {1, 200, 17, 45, 99, 3, 250, 128, 64, 7, 19, 230};
+  const std::vector<float> q = all_logits(t.loaded, ids), x = all_logits(f, ids);
+  const double kl = mean_kl(x, q, kVocab);
+  std::printf("[ hf export] SmoothQuant W8A8 vs float activations: mean KL %.3e nats, logits rel L2 %.2e\n", kl,
+              rel_l2(q, x));
+  EXPECT_GT(kl, 0.0);
+  EXPECT_LT(kl, 1e-2);
+  EXPECT_NE(q, x);
+  // Decode (one token after the prefill of the rest) takes the W8A8 path too.
+  auto decode_last = [&](const Model& m) {
+    ThreadPool pool(2);
+    auto kv = KvCache::create(m.config, (int64_t)ids.size());
+    EXPECT_TRUE(kv.ok());
+    LlamaRunner r(m, pool);
+    std::vector<float> logits(kVocab);
+    const std::vector<int32_t> head(ids.begin(), ids.end() - 1), last = {ids.back()};
+    EXPECT_TRUE(r.forward(head, 0, *kv, logits).ok());
+    EXPECT_TRUE(r.forward(last, (int64_t)head.size(), *kv, logits).ok());
+    return logits;
+  };
+  const std::vector<float> dq = decode_last(t.loaded), df = decode_last(f);
+  const std::vector<float> q_last(q.end() - kVocab, q.end()), x_last(x.end() - kVocab, x.end());
+  EXPECT_LT(rel_l2(dq, q_last), 1e-4);
+  EXPECT_LT(rel_l2(df, x_last), 1e-4);
+  EXPECT_NE(dq, df);
+}
+
 TEST_F(HfExport, RefusesWhatNoFormatHolds) {
   auto base = load_model(gguf());
   ASSERT_TRUE(base.ok());

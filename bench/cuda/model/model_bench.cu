@@ -10,7 +10,7 @@
 //   prefill:  T prompt tokens in one chunk (host call to argmax), TFLOP/s counting 2 flops per
 //             weight per token plus causal attention (4 * heads * head_dim * T(T+1)/2 per layer),
 //             against the cuBLAS GEMM rate;
-//   attention: the causal prefill attention alone (tensor-core kernel and the split-K kernel),
+//   attention: the causal prefill attention alone (FA2 tensor-core kernel and the split-K kernel),
 //             TFLOP/s with the flop count of bench/cuda/torch_compare.py's SDPA rows;
 //   also:     the batch-1 step's GEMVs alone in a graph (what the step would cost if nothing
 //             else did), Llama-3.1-70B batch-1 decode (it fits in BF16), and a configuration
@@ -19,6 +19,7 @@
 // repeats after a warm-up.
 //
 // Usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]
+//                                [--decode-attn split|mma]
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -168,48 +169,108 @@ Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
   FRUGAL_RETURN_IF_ERROR(fill_f32(x.as<float>(), (size_t)wide, 0.5f));
   cudaStream_t s;
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  auto chain = [&]() -> Status {
+  // The fused variant (what the fused decode step runs): RMSNorm + QKV + RoPE/K-V write,
+  // o + residual add, RMSNorm + gate|up + SwiGLU, down + residual add, RMSNorm + LM head.
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer xres, DeviceBuffer::allocate((size_t)wide * 4));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer hbuf, DeviceBuffer::allocate((size_t)wide * 4));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer qbuf, DeviceBuffer::allocate((size_t)wide * 4));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer normw, DeviceBuffer::allocate((size_t)d.dim * 4));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer kvc, DeviceBuffer::allocate((size_t)2 * 16 * d.kv_dim() * 2));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ropet, DeviceBuffer::allocate((size_t)16 * d.head_dim / 2 * 8));
+  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ints, DeviceBuffer::allocate(256));
+  FRUGAL_RETURN_IF_ERROR(fill_f32(xres.as<float>(), (size_t)wide, 0.5f));
+  FRUGAL_RETURN_IF_ERROR(fill_f32(hbuf.as<float>(), (size_t)wide, 0.5f));
+  FRUGAL_RETURN_IF_ERROR(fill_f32(normw.as<float>(), (size_t)d.dim, 1.0f));
+  FRUGAL_RETURN_IF_ERROR(ints.fill_bytes(0));  // position 0, block 0
+  FRUGAL_RETURN_IF_ERROR(rope_table(ropet.as<float2>(), 16, d.head_dim, d.rope_base));
+  RopeKvWriteParams rk;
+  rk.q_out = qbuf.as<float>();
+  rk.k_cache = kvc.as<uint16_t>();
+  rk.v_cache = kvc.as<uint16_t>() + 16 * d.kv_dim();
+  rk.positions = ints.as<int32_t>();
+  rk.block_tables = ints.as<int32_t>();
+  rk.max_blocks_per_seq = 1;
+  rk.n_blocks = 1;
+  rk.block_size = 16;
+  rk.rope = ropet.as<float2>();
+  rk.rope_positions = 16;
+  rk.rope_half = d.rope_half;
+  rk.n = 1;
+  rk.n_heads = d.n_heads;
+  rk.n_kv_heads = d.n_kv_heads;
+  rk.head_dim = d.head_dim;
+  auto fgemv = [&](const uint16_t* wp, int64_t rows, int64_t cols, const float* in, float* out,
+                   bool norm, GemvOutput mode) {
+    GemvFusedParams f;
+    f.gemv = {wp, rows, cols, in, 1, out};
+    f.input = norm ? GemvInput::kRmsNorm : GemvInput::kPlain;
+    f.norm_w = normw.as<float>();
+    f.output = mode;
+    f.rope_kv = &rk;
+    return gemv_bf16_fused(f, s);
+  };
+  auto chain = [&](bool fused) -> Status {
     for (int l = 0; l < d.n_layers; ++l)
       for (int j = 0; j < 4; ++j) {
         const M& m = mats[j];
-        FRUGAL_RETURN_IF_ERROR(gemv_bf16({w[(size_t)((l % copies) * 4 + j)].as<uint16_t>(), m.rows,
-                                          m.cols, x.as<float>(), 1, y.as<float>()}, s));
+        const uint16_t* wp = w[(size_t)((l % copies) * 4 + j)].as<uint16_t>();
+        if (!fused) {
+          FRUGAL_RETURN_IF_ERROR(gemv_bf16({wp, m.rows, m.cols, x.as<float>(), 1, y.as<float>()}, s));
+        } else if (j == 0) {
+          FRUGAL_RETURN_IF_ERROR(
+              fgemv(wp, m.rows, m.cols, xres.as<float>(), y.as<float>(), true, GemvOutput::kRopeKv));
+        } else if (j == 1) {
+          FRUGAL_RETURN_IF_ERROR(
+              fgemv(wp, m.rows, m.cols, x.as<float>(), xres.as<float>(), false, GemvOutput::kAdd));
+        } else if (j == 2) {
+          FRUGAL_RETURN_IF_ERROR(
+              fgemv(wp, m.rows, m.cols, xres.as<float>(), hbuf.as<float>(), true, GemvOutput::kSwiglu));
+        } else {
+          FRUGAL_RETURN_IF_ERROR(
+              fgemv(wp, m.rows, m.cols, hbuf.as<float>(), xres.as<float>(), false, GemvOutput::kAdd));
+        }
       }
+    if (fused)
+      return fgemv(head.as<uint16_t>(), d.vocab, d.dim, xres.as<float>(), y.as<float>(), true,
+                   GemvOutput::kStore);
     return gemv_bf16({head.as<uint16_t>(), d.vocab, d.dim, x.as<float>(), 1, y.as<float>()}, s);
   };
-  cudaGraph_t graph;
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  const Status st = chain();
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(s, &graph));
-  FRUGAL_RETURN_IF_ERROR(st);
-  cudaGraphExec_t exec;
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t e0, e1;
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
-  std::vector<double> t;
-  for (int rep = 0; rep < 5; ++rep) {
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
-    for (int i = 0; i < 4; ++i) FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
-    float ms = 0;
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
-    t.push_back(ms / 4);
+  for (int fused = 0; fused < 2; ++fused) {
+    cudaGraph_t graph;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    const Status st = chain(fused);
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(s, &graph));
+    FRUGAL_RETURN_IF_ERROR(st);
+    cudaGraphExec_t exec;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph, 0));
+    cudaEvent_t e0, e1;
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+    std::vector<double> t;
+    for (int rep = 0; rep < 5; ++rep) {
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
+      for (int i = 0; i < 4; ++i) FRUGAL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
+      float ms = 0;
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
+      t.push_back(ms / 4);
+    }
+    (void)cudaGraphExecDestroy(exec);
+    (void)cudaGraphDestroy(graph);
+    (void)cudaEventDestroy(e0);
+    (void)cudaEventDestroy(e1);
+    const double ms = median(t), bytes = 2.0 * d.matmul_params();
+    const double floor_ms = bytes / (c.copy_gbs * 1e6);
+    const char* what = fused ? "fused GEMVs" : "GEMVs";
+    std::printf("%s chain of one b1 decode step (%d x 4 projections + LM head, graph): %.3f ms, "
+                "%.0f GB/s, %.3f of copy\n",
+                what, d.n_layers, ms, bytes / (ms * 1e6), floor_ms / ms);
+    g_table.push_back({std::string("b1 step's ") + what + " alone (graph) ms", fmt("%.3f", ms),
+                       fmt("%.3f of roofline (%.3f ms)", floor_ms / ms, floor_ms)});
   }
-  (void)cudaGraphExecDestroy(exec);
-  (void)cudaGraphDestroy(graph);
-  (void)cudaEventDestroy(e0);
-  (void)cudaEventDestroy(e1);
   (void)cudaStreamDestroy(s);
-  const double ms = median(t), bytes = 2.0 * d.matmul_params();
-  const double floor_ms = bytes / (c.copy_gbs * 1e6);
-  std::printf("gemv chain of one b1 decode step (%d x 4 projections + LM head, graph): %.3f ms, "
-              "%.0f GB/s, %.3f of copy\n",
-              d.n_layers, ms, bytes / (ms * 1e6), floor_ms / ms);
-  g_table.push_back({"b1 step's GEMVs alone (graph) ms", fmt("%.3f", ms),
-                     fmt("%.3f of roofline (%.3f ms)", floor_ms / ms, floor_ms)});
   return Status::Ok();
 }
 
@@ -249,7 +310,7 @@ Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string
       FRUGAL_RETURN_IF_ERROR(g.randomize_weights(7));
       FRUGAL_RETURN_IF_ERROR(g.randomize_kv(9));
       FRUGAL_ASSIGN_OR_RETURN(const double ms, time_decode(g, batch, ctx, steps));
-      double ms_eager = 0, ms_nopdl = 0;
+      double ms_eager = 0, ms_nopdl = 0, ms_unfused = 0, ms_gemv_only = 0, ms_merge = 0;
       if (batch == 1) {
         g.set_use_graphs(false);
         FRUGAL_ASSIGN_OR_RETURN(ms_eager, time_decode(g, batch, ctx, steps));
@@ -257,6 +318,16 @@ Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string
         g.set_programmatic_launch(false);
         FRUGAL_ASSIGN_OR_RETURN(ms_nopdl, time_decode(g, batch, ctx, steps));
         g.set_programmatic_launch(true);
+        // A/B of the fusions: RMSNorm / RoPE + K/V write / SwiGLU / residual add inside the
+        // GEMVs (on by default), the split-K merge inside the attention kernel (off by default)
+        const LlamaCudaOptions def = g.options();
+        g.set_fusion(false, false);
+        FRUGAL_ASSIGN_OR_RETURN(ms_unfused, time_decode(g, batch, ctx, steps));
+        g.set_fusion(true, false);
+        FRUGAL_ASSIGN_OR_RETURN(ms_gemv_only, time_decode(g, batch, ctx, steps));
+        g.set_fusion(true, true);
+        FRUGAL_ASSIGN_OR_RETURN(ms_merge, time_decode(g, batch, ctx, steps));
+        g.set_fusion(def.fuse_gemv, def.fuse_attention_merge);
       }
       // bytes of one step: weights, K/V read at the mean position, K/V written, logits w+r
       const double mean_len = ctx + (steps + 1) / 2.0;
@@ -283,6 +354,12 @@ Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string
                                " b1 ms: eager | graph | graph+PDL",
                            fmt("%.3f | %.3f | %.3f", ms_eager, ms_nopdl, ms),
                            fmt("graph+PDL %.3fx eager", ms_eager / ms)});
+      if (batch == 1)
+        g_table.push_back({tag + (tag.empty() ? "" : " ") + "decode ctx " + std::to_string(ctx) +
+                               " b1 ms: unfused | +GEMV | +merge",
+                           fmt("%.3f | %.3f | %.3f", ms_unfused, ms_gemv_only, ms_merge),
+                           fmt("GEMV fusion %.3fx; unfused %.3f of roofline",
+                               ms_unfused / ms_gemv_only, floor_ms / ms_unfused)});
     }
   }
   return Status::Ok();
@@ -387,7 +464,11 @@ Status bench_prefill_attention(bool quick) {
     f.n_kv_heads = KV;
     f.head_dim = D;
     f.block_size = BS;
-    for (int flash = 0; flash < 2; ++flash) {
+    // variant 0: the split-K decode kernel; 1: the FA2 kernel with its automatic tile choice;
+    // 2..4: forced configs 1..3 (64 rows = 4 warps x 16; 128 = 8 x 16; 128 = 4 x 32)
+    for (int variant = 0; variant < 5; ++variant) {
+      const bool flash = variant > 0;
+      f.config = variant >= 2 ? variant - 1 : 0;
       FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
       std::vector<double> t;
       for (int rep = 0; rep < 5; ++rep) {
@@ -401,12 +482,14 @@ Status bench_prefill_attention(bool quick) {
       }
       const double ms = median(t);
       const double flops = 4.0 * H * D * ((double)T * (T + 1) / 2);
-      const char* kind = flash ? "tensor-core prefill" : "split-K decode kernel";
-      std::printf("prefill attention alone T %5d (%s): %.3f ms  %.1f TFLOP/s\n", T, kind, ms,
-                  flops / (ms * 1e9));
-      g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) +
-                             (flash ? " tensor-core" : " split-K") + " TFLOP/s",
-                         fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
+      const char* kinds[] = {"split-K decode kernel", "FA2 mma.sync", "FA2 config 1, 4 x 16 rows",
+                             "FA2 config 2, 8 x 16 rows", "FA2 config 3, 4 x 32 rows"};
+      std::printf("prefill attention alone T %5d (%s): %.3f ms  %.1f TFLOP/s\n", T,
+                  kinds[variant], ms, flops / (ms * 1e9));
+      if (variant <= 1)
+        g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) +
+                               (flash ? " FA2 mma.sync" : " split-K") + " TFLOP/s",
+                           fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
     }
     (void)cudaEventDestroy(e0);
     (void)cudaEventDestroy(e1);
@@ -427,9 +510,14 @@ int main(int argc, char** argv) {
       arch = argv[++i];
     } else if (i + 1 < argc && a == "--only") {
       only = argv[++i];
+    } else if (i + 1 < argc && a == "--decode-attn" &&
+               (std::string(argv[i + 1]) == "split" || std::string(argv[i + 1]) == "mma")) {
+      // the paged decode attention kernel every step uses (A/B; default mma)
+      set_decode_attention_kernel(std::string(argv[++i]) == "mma" ? kDecodeMma : kDecodeSplit);
     } else {
       std::fprintf(stderr,
-                   "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]\n");
+                   "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]"
+                   " [--decode-attn split|mma]\n");
       return 2;
     }
   }

@@ -14,6 +14,13 @@
 // these, hence intrinsics guarded per target). Signed weights (Q8_0, I8_ROW) use |w| (u8) x
 // sign(x, w) (s8): |w| <= 128 and |xq| <= 127 keep vpmaddubsw's s16 pair sums below 32767.
 // The scalar target computes the same sums with plain integer loops.
+//
+// matvec goes through dot_q8_rows: row tiles of 4 rows per x block (x loads and loop overhead
+// shared, 4 independent accumulators), rows left over through the same code with one row, so a
+// row's sum never depends on the split over threads. On AVX-512 the 4-bit tiles work on two x
+// blocks per 512-bit instruction and build the per-row scales with one gather per 16 groups
+// (RowScales512). dot_q8 (one row per call) is the earlier kernel, kept for the comparison in
+// bench/kernels (FRUGAL_BENCH_Q8ROW=1).
 #include "backend/cpu/hwy_targets.h"
 
 #include <algorithm>
@@ -231,6 +238,234 @@ float DotI8RowQ8(const void* row, const ActQ8& xa, int64_t n) {
   return s * tot;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row tiles: R rows per x block. The x block is loaded once for R rows, the R accumulators are
+// independent (no unrolling over blocks needed to hide the FMA latency), and the per-row scale
+// passes run back to back before the main loop.
+
+// 4-bit groups (layout as in DotQ4Q8), R rows.
+template <int G, bool kAsym, int R>
+HWY_INLINE void DotQ4Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
+                            float* HWY_RESTRICT y) {
+  constexpr int kBytes = kAsym ? (int)sizeof(BlockI4Asym<G>) : (int)sizeof(BlockI4Sym<G>);
+  constexpr int kQs = kAsym ? 4 : 2;
+  constexpr int kSub = G / kActBlock;
+  const int64_t nb = n / kActBlock, ng = n / G;
+  const RowScratch sc = GetRowScratch(nb * R);
+  float offset[R];
+  for (int r = 0; r < R; ++r) {
+    GatherHalfScales<G, kBytes, kAsym>(w + r * rb, n, sc.dh, sc.mh);
+    offset[r] = BlockScales(sc.dh, kAsym ? sc.mh : nullptr, -8.0f, xa, nb, sc.f0 + r * nb);
+  }
+  const int8_t* xq = xa.q.data();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) {
+    const uint8_t* qs0 = w + g * kBytes + kQs;
+    // Prefetch the rows two tiles ahead at this offset: the scale pass touches every line of a
+    // tile's rows up front, so prefetching within the current rows (as before) left the next
+    // tiles' misses to be taken in that pass, serialized with compute (one tile ahead measured
+    // less than two for Q4_0).
+    if (G >= 64 || (g & 3) == 0) {  // one prefetch per row per ~64 bytes
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(qs0 + (r + 2 * R) * rb), _MM_HINT_T0);
+    }
+    for (int j = 0; j < kSub; ++j) {
+      const int64_t k = g * kSub + j;
+      const __m256i xk = LoadBlock(xq + k * kActBlock);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* qs = qs0 + r * rb;
+        __m256i q;
+        if constexpr (G == 32) {
+          q = NibblesToBytes16(qs);
+        } else {
+          const __m256i raw = LoadBlock(qs + 32 * (j % (G / 64)));
+          q = _mm256_and_si256(j < G / 64 ? raw : _mm256_srli_epi16(raw, 4), m4);
+        }
+        acc[r] = _mm256_fmadd_ps(DotU8S8(q, xk), _mm256_set1_ps(sc.f0[r * nb + k]), acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = HSum(acc[r]) + offset[r];
+}
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// AVX-512: two x blocks per instruction. A 512-bit op issues on the two 512-bit ports (p0+p1
+// fused, p5) where a 256-bit integer multiply, convert or FMA issues on p0/p1 only, so the
+// dot / convert / scale chain (the part that bounds the 4-bit kernels in cache) runs at up to
+// twice the lanes per cycle. Lanes 0-7 carry x block k, lanes 8-15 block k + 1.
+HWY_INLINE __m512 DotU8S8x2(__m512i u, __m512i s) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s));
+#else
+  return _mm512_cvtepi32_ps(_mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+// Two 4-bit sub-blocks (x blocks k, k + 1 of a row) as 64 bytes 0..15. G = 32: the qs of two
+// consecutive blocks a, b -> [a lo | a hi | b lo | b hi]. G = 64: one 32-byte chunk -> [lo | hi].
+// G >= 128: 64 bytes of qs -> [chunk 0 | chunk 1], low or high nibbles.
+template <int G, int kBytes>
+HWY_INLINE __m512i NibblePair(const uint8_t* qs, int j) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  if constexpr (G == 32) {
+    const __m512i a = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    const __m512i ab = _mm512_mask_broadcast_i32x4(
+        a, 0xFF00, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + kBytes)));
+    return _mm512_and_si512(_mm512_srlv_epi16(ab, _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0,
+                                                                 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
+                            m4);
+  } else if constexpr (G == 64) {
+    const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+    return _mm512_and_si512(_mm512_srlv_epi16(raw, _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL,
+                                                                  0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0, 0)),
+                            m4);
+  } else {
+    static_assert(G % 128 == 0);
+    const __m512i raw = _mm512_loadu_si512(qs + 32 * (j % (G / 64)));
+    return _mm512_and_si512(j < G / 64 ? raw : _mm512_srli_epi16(raw, 4), m4);
+  }
+}
+
+// The per-row scale pass with one 16-lane gather per 16 groups (32-bit loads at the groups'
+// first bytes: d in the low half, an asymmetric group's m in the high half), converted with
+// vector ops; no fp16 ever goes through memory (a pass that stores 16-bit scales and reloads
+// them as vectors stalls on store forwarding). G = 32: out[k] = d_k * dx_k for every x block.
+// G >= 64: out[g] = d_g per group (the main loop multiplies by the x blocks' dx). Returns the
+// offset term sum_g m_g * sxg[g] (m = -8 d when symmetric; sxg = x's sx summed per group).
+template <int G, int kBytes, bool kAsym>
+HWY_INLINE float RowScales512(const uint8_t* HWY_RESTRICT w, int64_t ng, const float* HWY_RESTRICT dx,
+                              const float* HWY_RESTRICT sxg, float* HWY_RESTRICT out) {
+  const __m512i idx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kBytes));
+  __m512 macc = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ng; g += 16) {
+    const __mmask16 m = ng - g >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ng - g)) - 1);
+    const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, w + g * kBytes, 1);
+    __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+    const __m512 mv = kAsym ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : d;
+    macc = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(m, sxg + g), macc);
+    if (G == 32) d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, dx + g));
+    _mm512_mask_storeu_ps(out + g, m, d);
+  }
+  const float mt = _mm512_reduce_add_ps(macc);
+  return kAsym ? mt : -8.0f * mt;
+}
+
+template <int G, bool kAsym, int R>
+HWY_INLINE void DotQ4Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
+                               float* HWY_RESTRICT y) {
+  constexpr int kBytes = kAsym ? (int)sizeof(BlockI4Asym<G>) : (int)sizeof(BlockI4Sym<G>);
+  constexpr int kQs = kAsym ? 4 : 2;
+  constexpr int kSub = G / kActBlock;
+  const int64_t nb = n / kActBlock, ng = n / G;
+  const RowScratch sc = GetRowScratch(nb * R + nb);
+  const float* dx = xa.d.data();
+  const float* sxg = xa.sx.data();
+  if constexpr (G > 32) {  // x's sx summed per group, shared by the R rows
+    float* s = sc.f0 + nb * R;
+    for (int64_t g = 0; g < ng; ++g) {
+      float t = 0.0f;
+      for (int j = 0; j < kSub; ++j) t += xa.sx[(size_t)(g * kSub + j)];
+      s[g] = t;
+    }
+    sxg = s;
+  }
+  float offset[R];
+  for (int r = 0; r < R; ++r)
+    offset[r] = RowScales512<G, kBytes, kAsym>(w + r * rb, ng, dx, sxg, sc.f0 + r * nb);
+  const int8_t* xq = xa.q.data();
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 2 <= nb; k += 2) {  // x blocks k, k + 1 (one group of G = 32 each, or one group)
+    const int64_t g = k / kSub;
+    const int j = (int)(k % kSub);
+    const uint8_t* qs0 = w + g * kBytes + kQs;
+    {  // every step (<= 36 bytes per row): every line of the rows two tiles ahead (see the
+       // 256-bit tile); 2026-11-30 dev VM: decode/roofline q4_0 0.64 -> ~0.8, i4_g128 0.66 -> ~0.85
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(qs0 + (r + 2 * R) * rb), _MM_HINT_T0);
+    }
+    const __m512i xk = _mm512_loadu_si512(xq + k * kActBlock);
+    // G >= 64: [dx_k x 8 | dx_k+1 x 8], shared by the R rows, times the row's group d.
+    __m512 dxv = _mm512_setzero_ps();
+    if constexpr (G > 32) dxv = _mm512_mask_broadcastss_ps(_mm512_set1_ps(dx[k]), 0xFF00, _mm_load_ss(dx + k + 1));
+    for (int r = 0; r < R; ++r) {
+      const float* f = sc.f0 + r * nb;
+      __m512 scale;
+      if constexpr (G == 32) {
+        scale = _mm512_mask_broadcastss_ps(_mm512_set1_ps(f[k]), 0xFF00, _mm_load_ss(f + k + 1));
+      } else {
+        scale = _mm512_mul_ps(_mm512_set1_ps(f[g]), dxv);
+      }
+      acc[r] = _mm512_fmadd_ps(DotU8S8x2(NibblePair<G, kBytes>(qs0 + r * rb, j), xk), scale, acc[r]);
+    }
+  }
+  if (k < nb) {  // a last, odd x block (G = 32 only): the upper lanes stay as they are
+    const uint8_t* qs0 = w + k * kBytes + kQs;
+    const __m512i xk = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq + k * kActBlock);
+    for (int r = 0; r < R; ++r) {
+      const __m512i a = _mm512_maskz_broadcast_i32x4(
+          0x00FF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0 + r * rb)));
+      const __m512i q = _mm512_and_si512(
+          _mm512_srlv_epi16(a, _mm512_set_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
+          _mm512_set1_epi8(0x0F));
+      acc[r] = _mm512_mask3_fmadd_ps(DotU8S8x2(q, xk), _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]) + offset[r];
+}
+#endif
+
+template <int R>
+HWY_INLINE void DotQ8_0Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
+                              float* HWY_RESTRICT y) {
+  const int64_t nb = n / kQK;
+  const RowScratch sc = GetRowScratch(nb * R);
+  for (int r = 0; r < R; ++r) {
+    GatherHalfScales<kQK, (int)sizeof(BlockQ8_0), false>(w + r * rb, n, sc.dh, nullptr);
+    BlockScales(sc.dh, nullptr, 0.0f, xa, nb, sc.f0 + r * nb);
+  }
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < nb; ++k) {
+    const __m256i xk = LoadBlock(xa.q.data() + k * kActBlock);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* qs = w + r * rb + k * (int64_t)sizeof(BlockQ8_0) + 2;
+      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(qs + R * rb), _MM_HINT_T0);  // next tile
+      acc[r] = _mm256_fmadd_ps(DotS8S8(LoadBlock(qs), xk), _mm256_set1_ps(sc.f0[r * nb + k]), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = HSum(acc[r]);
+}
+
+// Rows left over after the 4-row tiles go through the same code with R = 1: each row's sum is
+// accumulated in the same order either way, so y does not depend on how rows were split over
+// threads.
+constexpr int kTileRows = 4;
+
+template <int G, bool kAsym>
+void DotQ4Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
+  const uint8_t* w = static_cast<const uint8_t*>(rows);
+  int64_t r = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; r + kTileRows <= nrows; r += kTileRows) DotQ4Q8Tile512<G, kAsym, kTileRows>(w + r * rb, rb, xa, n, y + r);
+  for (; r < nrows; ++r) DotQ4Q8Tile512<G, kAsym, 1>(w + r * rb, rb, xa, n, y + r);
+#else
+  for (; r + kTileRows <= nrows; r += kTileRows) DotQ4Q8Tile<G, kAsym, kTileRows>(w + r * rb, rb, xa, n, y + r);
+  for (; r < nrows; ++r) DotQ4Q8Tile<G, kAsym, 1>(w + r * rb, rb, xa, n, y + r);
+#endif
+}
+
+void DotQ8_0Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
+  const uint8_t* w = static_cast<const uint8_t*>(rows);
+  int64_t r = 0;
+  for (; r + kTileRows <= nrows; r += kTileRows) DotQ8_0Q8Tile<kTileRows>(w + r * rb, rb, xa, n, y + r);
+  for (; r < nrows; ++r) DotQ8_0Q8Tile<1>(w + r * rb, rb, xa, n, y + r);
+}
+
 #else  // the scalar target
 // ---------------------------------------------------------------------------------------------
 
@@ -290,7 +525,20 @@ float DotI8RowQ8(const void* row, const ActQ8& xa, int64_t n) {
   return s * acc;
 }
 
+template <int G, bool kAsym>
+void DotQ4Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
+  for (int64_t r = 0; r < nrows; ++r) y[r] = DotQ4Q8<G, kAsym>(static_cast<const uint8_t*>(rows) + r * rb, xa, n);
+}
+void DotQ8_0Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
+  for (int64_t r = 0; r < nrows; ++r) y[r] = DotQ8_0Q8(static_cast<const uint8_t*>(rows) + r * rb, xa, n);
+}
+
 #endif
+
+// I8_ROW: one row at a time on every target.
+void DotI8RowQ8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
+  for (int64_t r = 0; r < nrows; ++r) y[r] = DotI8RowQ8(static_cast<const uint8_t*>(rows) + r * rb, xa, n);
+}
 
 void FillQ8Kernels(KernelSet* ks) {
   ks->quantize_act = QuantizeActImpl;
@@ -302,6 +550,14 @@ void FillQ8Kernels(KernelSet* ks) {
   ks->dot_q8[(int)DType::I4_G128] = DotQ4Q8<128, false>;
   ks->dot_q8[(int)DType::I4_G128A] = DotQ4Q8<128, true>;
   ks->dot_q8[(int)DType::I8_ROW] = DotI8RowQ8;
+  ks->dot_q8_rows[(int)DType::Q8_0] = DotQ8_0Q8Rows;
+  ks->dot_q8_rows[(int)DType::Q4_0] = DotQ4Q8Rows<32, false>;
+  ks->dot_q8_rows[(int)DType::Q4_1] = DotQ4Q8Rows<32, true>;
+  ks->dot_q8_rows[(int)DType::I4_G64] = DotQ4Q8Rows<64, false>;
+  ks->dot_q8_rows[(int)DType::I4_G64A] = DotQ4Q8Rows<64, true>;
+  ks->dot_q8_rows[(int)DType::I4_G128] = DotQ4Q8Rows<128, false>;
+  ks->dot_q8_rows[(int)DType::I4_G128A] = DotQ4Q8Rows<128, true>;
+  ks->dot_q8_rows[(int)DType::I8_ROW] = DotI8RowQ8Rows;
 }
 
 }  // namespace HWY_NAMESPACE

@@ -1,5 +1,5 @@
-// Weight x one activation vector: vec_dot (one row) and matvec (decode), over the kernel set of
-// the best SIMD target (matvec_kernels.h).
+// Weight x one activation vector: vec_dot (one row), matvec and matvec_multi (decode), over the
+// kernel set of the best SIMD target (matvec_kernels.h).
 #include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/row_dot.h"
@@ -21,29 +21,75 @@ void matvec(const TensorView& W, const float* x, float* y, ThreadPool& pool, Act
   kern::matvec_with(kern::best_kernel_set(), W, x, y, pool, act);
 }
 
+void matvec_multi(std::span<const MatvecOut> outs, const float* x, ThreadPool& pool,
+                  ActPrecision act) {
+  kern::matvec_multi_with(kern::best_kernel_set(), outs, x, pool, act);
+}
+
 namespace kern {
 
 void matvec_with(const KernelSet& ks, const TensorView& W, const float* x, float* y,
                  ThreadPool& pool, ActPrecision act) {
-  const int64_t rows = W.rows(), cols = W.cols();
-  if (!shape_ok(W)) return fill_nan(y, rows);
-  const size_t rb = W.row_bytes();
-  const uint8_t* base = static_cast<const uint8_t*>(W.data);
-  const RowDotQ8 fq = act == ActPrecision::kQ8 ? ks.dot_q8[(int)W.dtype] : nullptr;
-  if (fq != nullptr) {
-    // Quantized once by the calling thread into its buffer, read by every pool thread (through
-    // this reference: naming the thread_local inside the lambda would give each thread its own).
-    thread_local ActQ8 tls_xq;
-    ActQ8& xq = tls_xq;
-    ks.quantize_act(x, cols, &xq);
-    pool.parallel_for(rows, kRowGrain, [&](int64_t b, int64_t e, int) {
-      for (int64_t r = b; r < e; ++r) y[r] = fq(base + r * rb, xq, cols);
-    });
+  const MatvecOut out{&W, y};
+  matvec_multi_with(ks, std::span<const MatvecOut>(&out, 1), x, pool, act);
+}
+
+void matvec_multi_with(const KernelSet& ks, std::span<const MatvecOut> outs, const float* x,
+                       ThreadPool& pool, ActPrecision act) {
+  constexpr size_t kMaxParts = 8;
+  if (outs.size() > kMaxParts) {
+    for (size_t i = 0; i < outs.size(); i += kMaxParts)
+      matvec_multi_with(ks, outs.subspan(i, std::min(kMaxParts, outs.size() - i)), x, pool, act);
     return;
   }
-  const RowDotF32 f = ks.dot_f32[(int)W.dtype];
-  pool.parallel_for(rows, kRowGrain, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) y[r] = f(base + r * rb, x, cols);
+  // The matrices' rows laid end to end: part p owns rows [first, first + rows) of that range.
+  struct Part {
+    const uint8_t* base;
+    size_t rb;
+    int64_t first, rows;
+    RowsDotQ8 fq;  // int8 path, or nullptr: float path through f
+    RowDotF32 f;
+    float* y;
+  };
+  Part parts[kMaxParts];
+  int n_parts = 0;
+  int64_t total = 0;
+  const int64_t cols = outs.empty() ? 0 : outs[0].W->cols();
+  bool need_q8 = false;
+  for (const MatvecOut& o : outs) {
+    const TensorView& W = *o.W;
+    if (!shape_ok(W) || W.cols() != cols) {
+      fill_nan(o.y, W.rows());
+      continue;
+    }
+    Part& p = parts[n_parts++];
+    p.base = static_cast<const uint8_t*>(W.data);
+    p.rb = W.row_bytes();
+    p.first = total;
+    p.rows = W.rows();
+    p.fq = act == ActPrecision::kQ8 ? ks.dot_q8_rows[(int)W.dtype] : nullptr;
+    p.f = ks.dot_f32[(int)W.dtype];
+    p.y = o.y;
+    total += p.rows;
+    need_q8 = need_q8 || p.fq != nullptr;
+  }
+  // Quantized once by the calling thread into its buffer, read by every pool thread (through
+  // this reference: naming the thread_local inside the lambda would give each thread its own).
+  thread_local ActQ8 tls_xq;
+  ActQ8& xq = tls_xq;
+  if (need_q8) ks.quantize_act(x, cols, &xq);
+  pool.parallel_for(total, kRowGrain, [&](int64_t b, int64_t e, int) {
+    for (int i = 0; i < n_parts; ++i) {
+      const Part& p = parts[i];
+      const int64_t lo = std::max(b, p.first) - p.first;
+      const int64_t hi = std::min(e, p.first + p.rows) - p.first;
+      if (lo >= hi) continue;
+      if (p.fq != nullptr) {
+        p.fq(p.base + lo * p.rb, p.rb, hi - lo, xq, cols, p.y + lo);
+      } else {
+        for (int64_t r = lo; r < hi; ++r) p.y[r] = p.f(p.base + r * p.rb, x, cols);
+      }
+    }
   });
 }
 

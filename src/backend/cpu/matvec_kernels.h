@@ -11,7 +11,9 @@
 //     Integer weight formats only: Q8_0, Q4_0, Q4_1, I4_G*, I8_ROW.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend/cpu/ops.h"
@@ -45,6 +47,11 @@ struct ActQ8 {
 // its scale). Float dtypes accept any n >= 0 and any alignment; block dtypes need whole blocks.
 using RowDotF32 = float (*)(const void* row, const float* x, int64_t n);
 using RowDotQ8 = float (*)(const void* row, const ActQ8& x, int64_t n);
+// y[r] = dot(row r, x) for rows [0, nrows) starting at `rows`, row_bytes apart: the int8 path's
+// matvec inner loop. SIMD targets process several rows per x block (x loads, loop overhead and
+// scale passes shared; independent accumulators); same numbers as dot_q8 up to float rounding.
+using RowsDotQ8 = void (*)(const void* rows, size_t row_bytes, int64_t nrows, const ActQ8& x,
+                           int64_t n, float* y);
 // One row to float, bit-identical to dequantize_row (quant/ggml_blocks.h).
 using DequantRow = void (*)(const void* row, float* dst, int64_t n);
 // Fills out (resized to n) from x[0..n).
@@ -55,6 +62,7 @@ struct KernelSet {
   const char* name = "";   // hwy::TargetName(target): "AVX3_DL", "AVX3", "AVX2", "SCALAR"
   RowDotF32 dot_f32[(int)DType::kCount] = {};  // nullptr: dtype not supported
   RowDotQ8 dot_q8[(int)DType::kCount] = {};    // nullptr: no int8-activation path
+  RowsDotQ8 dot_q8_rows[(int)DType::kCount] = {};  // set exactly where dot_q8 is
   DequantRow dequant[(int)DType::kCount] = {};
   QuantizeAct quantize_act = nullptr;
 };
@@ -67,6 +75,9 @@ inline const KernelSet& best_kernel_set() { return all_kernel_sets().front(); }
 // matvec (ops.h) with an explicit kernel set.
 void matvec_with(const KernelSet& ks, const TensorView& W, const float* x, float* y,
                  ThreadPool& pool, ActPrecision act);
+// matvec_multi (ops.h) with an explicit kernel set.
+void matvec_multi_with(const KernelSet& ks, std::span<const MatvecOut> outs, const float* x,
+                       ThreadPool& pool, ActPrecision act);
 
 // Per-file registration (each *_hwy.cpp fills its part of a set for one target; false if that
 // file has no code for the target).

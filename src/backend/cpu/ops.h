@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "base/thread_pool.h"
 #include "tensor/tensor.h"
@@ -37,11 +38,31 @@ float vec_dot(DType t, const void* row, const float* x, int64_t n);
 void matvec(const TensorView& W, const float* x, float* y, ThreadPool& pool,
             ActPrecision act = ActPrecision::kF32);
 
+// Several matvecs reading the same x (q/k/v; gate/up in decode): *outs[i].y = *outs[i].W x.
+// The same numbers as one matvec per W, but x is quantized once (kQ8) and all the matrices'
+// rows go through one parallel_for (one hand-off to the pool instead of one per matrix). Every
+// W must have x's length (taken as the first W's row length) as its row length; a W that does
+// not, or that matvec rejects, gets NaN rows.
+struct MatvecOut {
+  const TensorView* W = nullptr;
+  float* y = nullptr;
+};
+void matvec_multi(std::span<const MatvecOut> outs, const float* x, ThreadPool& pool,
+                  ActPrecision act = ActPrecision::kF32);
+
 // Y[i, r] = dot(W[r, :], X[i, :]) for i in [0, n_tokens): X is [n_tokens, W.cols()], Y is
 // [n_tokens, W.rows()]. Parallel over output rows; each weight row is read (and dequantized
 // into a per-thread float buffer) once per call and reused for all tokens. n_tokens == 1 is
 // matvec. Same NaN rule as matvec.
 void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
+
+// W8A8 (SmoothQuant's int8 x int8 -> int32): Y[i, r] as matmul, for I8_ROW weights only, with each
+// token's activation row X[i, :] quantized to int8 with ONE scale d_i = max|X[i, :]|/127
+// (symmetric, dynamic, round to nearest even), an exact integer dot product over the whole row
+// and one rescale: Y[i, r] = s_r * d_i * sum_k w[r, k] q[i, k]. Extra error vs float activations:
+// each x moves by at most d_i/2, so |ΔY[i, r]| <= s_r * sum_k |w[r, k]| * d_i / 2. Any K (int32
+// per 65536 columns, int64 across: backend/cpu/w8a8_kernels.h). Other dtypes: Y filled with NaN.
+void matmul_i8_token(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
 
 // y = x / sqrt(mean(x^2) + eps) * w   (n elements; y may alias x)
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);

@@ -10,7 +10,8 @@
 
 namespace frugal::cpu::detail {
 
-// Rows per parallel_for chunk at least (a chunk is one thread's contiguous share of rows).
+// Rows per parallel_for chunk at least (a chunk is a contiguous range of rows that one thread
+// claims; a thread may run several, see ThreadPool).
 constexpr int64_t kRowGrain = 16;
 
 // True when W can be multiplied: supported dtype, a 2-D-or-flattened shape, whole blocks.

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_decode_mma.cuh"
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
@@ -187,6 +188,80 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
       ws_ml[part * 2 + 1] = L;
     }
   }
+  if (!p.split_counters) return;
+
+  // Fused merge: the last block of this (sequence, KV head) to finish combines the partials of
+  // its G query heads (the merge kernel's arithmetic). Partials of other blocks are read with
+  // L2 loads (__ldcg): this block's L1 never held them.
+  __shared__ int sm_last;
+  __threadfence();  // this thread's partials visible device-wide before the ticket
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t* ctr = p.split_counters + (int64_t)seq * p.n_kv_heads + kvh;
+    const int used = (seq_len + split_size - 1) / split_size;
+    const int ticket = atomicAdd(ctr, 1);
+    sm_last = ticket == used - 1;
+    if (sm_last) *ctr = 0;  // every block of this (seq, head) has taken its ticket
+  }
+  __syncthreads();
+  if (!sm_last) return;
+  __threadfence();
+  const int used = (seq_len + split_size - 1) / split_size;
+  float* wts = &sm_acc[0][0][0];  // [G][used] weights; G * used <= NRG * MAXG * D (host check)
+  __shared__ float sm_L[MAXG];
+  const int warp = threadIdx.x >> 5;
+  for (int g = warp; g < G; g += kThreads / 32) {
+    const int64_t first = ((int64_t)seq * n_heads + kvh * G + g) * n_splits;
+    float M = -INFINITY;
+    for (int i = lane; i < used; i += 32) M = fmaxf(M, __ldcg(ws_ml + (first + i) * 2));
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+    float L = 0.0f;
+    for (int i = lane; i < used; i += 32) {
+      const float2 ml = __ldcg(reinterpret_cast<const float2*>(ws_ml) + first + i);
+      const float w = M == -INFINITY ? 0.0f : exp2f(ml.x - M);
+      wts[g * used + i] = w;
+      L += w * ml.y;
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+    if (lane == 0) sm_L[g] = L;
+  }
+  __syncthreads();
+  // Thread per 4 dimensions of one head: 16-byte loads, 8 splits in flight.
+  for (int idx = threadIdx.x; idx < G * D / 4; idx += kThreads) {
+    const int g = idx / (D / 4), d = (idx % (D / 4)) * 4;
+    const int64_t first = ((int64_t)seq * n_heads + kvh * G + g) * n_splits;
+    const float4* src = reinterpret_cast<const float4*>(ws_acc + first * D + d);
+    const float* wg = wts + g * used;
+    float4 acc4[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) acc4[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int i0 = 0; i0 < used; i0 += 8) {
+      float4 v[8];
+#pragma unroll
+      for (int k = 0; k < 8; ++k)
+        v[k] = i0 + k < used ? __ldcg(src + (int64_t)(i0 + k) * (D / 4)) : make_float4(0, 0, 0, 0);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const float wk = i0 + k < used ? wg[i0 + k] : 0.0f;
+        acc4[k].x += wk * v[k].x;
+        acc4[k].y += wk * v[k].y;
+        acc4[k].z += wk * v[k].z;
+        acc4[k].w += wk * v[k].w;
+      }
+    }
+#pragma unroll
+    for (int k = 1; k < 8; ++k) {
+      acc4[0].x += acc4[k].x;
+      acc4[0].y += acc4[k].y;
+      acc4[0].z += acc4[k].z;
+      acc4[0].w += acc4[k].w;
+    }
+    const float inv = 1.0f / sm_L[g];
+    float4* o = reinterpret_cast<float4*>(p.out + ((int64_t)seq * n_heads + kvh * G + g) * D + d);
+    *o = make_float4(acc4[0].x * inv, acc4[0].y * inv, acc4[0].z * inv, acc4[0].w * inv);
+  }
 }
 
 // grid (n_heads, n_seqs), kMergeThreads threads: out = sum_i w_i acc_i / sum_i w_i l_i with
@@ -317,8 +392,17 @@ Status check_params(const PagedDecodeParams& p, const char* who, bool fast) {
   return Status::Ok();
 }
 
+// The fused merge keeps G x n_splits weights in the split kernel's partial-state shared memory
+// (NRG * MAXG * D >= 4096 floats for every instantiation) and writes out as float4.
+bool fused_merge_fits(const PagedDecodeParams& p, const PagedDecodePlan& plan) {
+  return (int64_t)(p.n_heads / p.n_kv_heads) * plan.n_splits <= 4096 &&
+         reinterpret_cast<uintptr_t>(p.out) % 16 == 0;  // it stores float4
+}
+
 template <int D, int MAXG>
-Status launch_split(const PagedDecodeParams& p, const PagedDecodePlan& plan, cudaStream_t s) {
+Status launch_split(const PagedDecodeParams& p_in, const PagedDecodePlan& plan, cudaStream_t s) {
+  PagedDecodeParams p = p_in;
+  if (!fused_merge_fits(p, plan)) p.split_counters = nullptr;  // the merge kernel instead
   const dim3 grid(plan.n_splits, p.n_kv_heads, p.n_seqs);
   int shift = -1;  // log2(block_size) when it is a power of two (the pool's rule), else -1
   if ((p.block_size & (p.block_size - 1)) == 0)
@@ -331,9 +415,25 @@ Status launch_split(const PagedDecodeParams& p, const PagedDecodePlan& plan, cud
 
 }  // namespace
 
+namespace {
+thread_local int t_decode_kernel = kDecodeMma;
+}  // namespace
+
+void set_decode_attention_kernel(int kernel) { t_decode_kernel = kernel; }
+int decode_attention_kernel() { return t_decode_kernel; }
+
 Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
   FRUGAL_RETURN_IF_ERROR(check_params(p, "plan_paged_decode", true));
   PagedDecodePlan plan;
+  plan.kernel = p.kernel == kDecodeAuto ? t_decode_kernel : p.kernel;
+  // Auto at head_dim != 128 stays on the CUDA-core kernel: on SmolLM2 (d 64, 9:3 heads) the
+  // mma kernel's prefill logits through the cuBLAS path were 0.028 rel L2 from the bf16 CPU
+  // engine vs 0.005 with the split kernel (2026-11-30, not yet understood; random-data tests
+  // at d 64 pass at 1e-4). d 128 (the 8B/70B shapes) is where the mma kernel was measured.
+  if (p.kernel == kDecodeAuto && p.head_dim != 128) plan.kernel = kDecodeSplit;
+  if (plan.kernel != kDecodeSplit && plan.kernel != kDecodeMma)
+    return InvalidArgument("plan_paged_decode: kernel " + std::to_string(plan.kernel) +
+                           " (0 auto, 1 split, 2 mma)");
   if (p.split_size > 0) {
     plan.split_size = p.split_size;
   } else {
@@ -348,8 +448,12 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
                                    : (const void*)paged_decode_split_kernel<64, 8>)
                          : (G <= 4 ? (const void*)paged_decode_split_kernel<128, 4>
                                    : (const void*)paged_decode_split_kernel<128, 8>);
-    FRUGAL_CUDA_RETURN_IF_ERROR(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, 0));
+    if (plan.kernel == kDecodeMma) {
+      FRUGAL_ASSIGN_OR_RETURN(per_sm, paged_decode_mma_blocks_per_sm(p.head_dim));
+    } else {
+      FRUGAL_CUDA_RETURN_IF_ERROR(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, 0));
+    }
     const int64_t slots = (int64_t)sms * std::max(1, per_sm);
     const int64_t units = (int64_t)p.n_seqs * p.n_kv_heads;
     const int64_t splits_wanted = std::max<int64_t>(1, slots / units);
@@ -376,13 +480,17 @@ Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
                            std::to_string(p.workspace_bytes) + " bytes, " +
                            std::to_string(plan.workspace_bytes) + " needed");
   const int G = p.n_heads / p.n_kv_heads;
-  if (p.head_dim == 64) {
+  if (plan.kernel == kDecodeMma) {
+    FRUGAL_RETURN_IF_ERROR(launch_paged_decode_mma(p, plan, stream));
+  } else if (p.head_dim == 64) {
     FRUGAL_RETURN_IF_ERROR((G <= 4 ? launch_split<64, 4>(p, plan, stream)
                                    : launch_split<64, 8>(p, plan, stream)));
   } else {
     FRUGAL_RETURN_IF_ERROR((G <= 4 ? launch_split<128, 4>(p, plan, stream)
                                    : launch_split<128, 8>(p, plan, stream)));
   }
+  if (plan.kernel == kDecodeSplit && p.split_counters && fused_merge_fits(p, plan))
+    return Status::Ok();  // merged in-kernel
   const size_t merge_smem = ((size_t)plan.n_splits + kMergeThreads) * sizeof(float);
   if (merge_smem > 48 * 1024) {
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(

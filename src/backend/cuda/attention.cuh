@@ -39,17 +39,38 @@ struct PagedDecodeParams {
   // true: every "sequence" reads row 0 of block_tables. Causal prefill of one sequence runs as
   // n_seqs = its tokens, each with seq_lens[t] = position + 1, over the same table.
   bool shared_block_table = false;
+  // Optional: n_seqs * n_kv_heads int32 counters, zero before the first call (each call leaves
+  // them zero). With them the last split block of each (sequence, KV head) to finish merges the
+  // partials itself (an atomic ticket), so there is no second kernel; null: a merge kernel.
+  int32_t* split_counters = nullptr;
+  // Which split kernel: kDecodeAuto (the thread's default, see set_decode_attention_kernel),
+  // kDecodeSplit (v4: CUDA cores) or kDecodeMma (tensor cores, attention_decode_mma.cu: q and
+  // the probabilities as bf16 hi + lo pairs, so float-level accuracy; ignores split_counters
+  // and always merges with the merge kernel).
+  int kernel = 0;
 };
+
+constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2;
+// Per host thread: the kernel kDecodeAuto means (kDecodeMma unless set), for A/B benchmarks.
+void set_decode_attention_kernel(int kernel);
+int decode_attention_kernel();
 
 // The split ("flash-decoding"): grid = (n_splits, n_kv_heads, n_seqs); each block reads the K/V
 // rows of one KV head over split_size positions once and scores every query head of the
 // group against them (online softmax, base-2 exponentials), writing a partial
 // (max, sum, acc[head_dim]) per query head; a merge kernel combines the partials with
 // log-sum-exp weights.
+//
+// The mma kernel (kDecodeMma): the same grid and partials; each warp streams its own 16-position
+// K/V tiles of the split through the block table with cp.async into a 3-stage shared-memory
+// pipeline and computes S = q K^T and O += P V with mma.sync m16n8k16 (rows 0..7: the query
+// group's bf16 parts, rows 8..15: the bf16 remainders), online softmax in registers; the
+// block's warps merge in shared memory.
 struct PagedDecodePlan {
   int split_size = 0;
   int n_splits = 0;
   size_t workspace_bytes = 0;
+  int kernel = 0;  // kDecodeSplit or kDecodeMma: the kernel that will run
 };
 Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p);
 
@@ -61,11 +82,13 @@ Status paged_attention_decode_reference(const PagedDecodeParams& p,
                                         cudaStream_t stream = nullptr);
 
 // Causal prefill attention of one sequence over its paged BF16 cache, FlashAttention-2 style on
-// tensor cores: grid (ceil(n_tokens / 64), n_heads), 4 warps; each warp owns 16 query rows,
-// K/V tiles of 64 positions are staged in shared memory, S = Q K^T and O += P V run as bf16
-// WMMA 16x16x16 products with float accumulation, online softmax (base 2) in float. Q and P are
-// rounded to bf16 (the error vs float64: rel L2 ~1e-3). Token t (position pos0 + t) attends
-// to positions [0, pos0 + t]; the K/V of all of them must already be in the cache.
+// tensor cores (attention_prefill.cu): grid (n_heads, query tiles of 64 or 128 rows); each warp
+// owns 16 or 32 query rows as mma.sync m16n8k16 fragments; K/V tiles of 64 positions
+// are gathered through the block table with cp.async into a 2-stage shared-memory pipeline;
+// S = Q K^T, the online softmax (base 2) and O += P V stay in registers (float accumulation).
+// Q and P are rounded to bf16 (the error vs float64: rel L2 ~1e-3). Token t (position
+// pos0 + t) attends to positions [0, pos0 + t]; the K/V of all of them must already be in the
+// cache. q, out and the caches must be 16-byte aligned.
 struct PagedPrefillParams {
   const float* q = nullptr;             // [n_tokens, n_heads, head_dim]
   float* out = nullptr;                 // [n_tokens, n_heads, head_dim]
@@ -81,6 +104,8 @@ struct PagedPrefillParams {
   int head_dim = 0;                     // 64 or 128
   int block_size = 16;
   float scale = 0.0f;                   // 0: 1/sqrt(head_dim)
+  int config = 0;                       // query tile: 1 = 64 rows (4 warps x 16), 2 = 128 rows
+                                        // (8 warps x 16), 3 = 128 rows (4 warps x 32); 0: auto
 };
 Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream = nullptr);
 

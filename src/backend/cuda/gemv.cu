@@ -2,7 +2,8 @@
 // Layout: W [rows, cols] bf16 row-major; x [batch, cols] f32; y [batch, rows] f32.
 // One warp per row (batch <= 2) or per 4 rows (batch 3..8), grid-strided, 8 warps per block;
 // each lane reads 16 bytes (8 weights) per row per step with several steps in flight; the batch
-// vectors share every weight load.
+// vectors share every weight load. Fused variants (gemv_bf16_fused): RMSNorm of x on the way in,
+// residual add or SwiGLU of row pairs on the way out (see ops.cuh).
 #include <string>
 
 #include "backend/cuda/check.cuh"
@@ -26,17 +27,29 @@ __device__ __forceinline__ void bf16x8_to_f32(const uint4 v, float* f) {
 }
 
 // acc[j][b] += dot(8 weights of row j, x[b, elem .. elem + 8)): each x vector is loaded once
-// and applied to all R rows.
-template <int B, int R>
+// and applied to all R rows. NORM: also ss[b] += x^2 and x is multiplied by the norm weights.
+template <int B, int R, bool NORM>
 __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restrict__ x,
-                                         int64_t cols, int64_t elem, float (*acc)[B]) {
+                                         const float* __restrict__ nw, int64_t cols, int64_t elem,
+                                         float (*acc)[B], float* ss) {
   float wf[R][8];
 #pragma unroll
   for (int j = 0; j < R; ++j) bf16x8_to_f32(wv[j], wf[j]);
+  float4 g0 = make_float4(1.f, 1.f, 1.f, 1.f), g1 = g0;
+  if constexpr (NORM) {
+    g0 = __ldg(reinterpret_cast<const float4*>(nw + elem));
+    g1 = __ldg(reinterpret_cast<const float4*>(nw + elem) + 1);
+  }
 #pragma unroll
   for (int b = 0; b < B; ++b) {
     const float4* xv = reinterpret_cast<const float4*>(x + b * cols + elem);
-    const float4 x0 = __ldg(xv), x1 = __ldg(xv + 1);
+    float4 x0 = __ldg(xv), x1 = __ldg(xv + 1);
+    if constexpr (NORM) {
+      ss[b] += x0.x * x0.x + x0.y * x0.y + x0.z * x0.z + x0.w * x0.w + x1.x * x1.x +
+               x1.y * x1.y + x1.z * x1.z + x1.w * x1.w;
+      x0 = make_float4(x0.x * g0.x, x0.y * g0.y, x0.z * g0.z, x0.w * g0.w);
+      x1 = make_float4(x1.x * g1.x, x1.y * g1.y, x1.z * g1.z, x1.w * g1.w);
+    }
 #pragma unroll
     for (int j = 0; j < R; ++j)
       acc[j][b] += wf[j][0] * x0.x + wf[j][1] * x0.y + wf[j][2] * x0.z + wf[j][3] * x0.w +
@@ -44,17 +57,116 @@ __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restric
   }
 }
 
-// One warp per group of R consecutive rows (grid-strided). R > 1 for larger batches, where
-// loading x (B vectors per weight vector) would otherwise cost more than the weights; U steps
-// of 16-byte weight loads per row are issued before any is used.
-template <int B, int R, int U>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_bf16_kernel(const uint16_t* __restrict__ w, const float* __restrict__ x,
-                     float* __restrict__ y, int64_t rows, int64_t cols) {
+// Output modes of the kernel (GemvOutput).
+constexpr int kStore = 0, kAdd = 1, kSwiglu = 2, kRopeKv = 3;
+
+struct KernelArgs {
+  const uint16_t* w;
+  const float* x;
+  float* y;
+  int64_t rows, cols;
+  const float* norm_w;
+  float eps;
+  RopeKvWriteParams rk;  // kRopeKv only
+};
+
+// Round to nearest even, NaN kept NaN (base/half.h f32_to_bf16; model_ops.cu's rule).
+__device__ __forceinline__ uint16_t to_bf16_bits(float f) {
+  uint32_t x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return (uint16_t)(x >> 16);
+}
+
+// Rows (a, b) of rotation pair `pair` of the fused [q|k|v] projection (V heads pair up too,
+// unrotated), and rope_kv_write's work on their values for token t.
+__device__ __forceinline__ void rope_pair_rows(const RopeKvWriteParams& rk, int64_t pair,
+                                               int64_t& ra, int64_t& rb) {
+  const int half = rk.head_dim / 2;
+  const int64_t h = pair / half;
+  const int i = (int)(pair % half);
+  ra = h * rk.head_dim + (rk.rope_half ? i : 2 * i);
+  rb = h * rk.head_dim + (rk.rope_half ? i + half : 2 * i + 1);
+}
+
+// What the epilogue of pair `pair`, token t needs from memory, loaded before the weight loop
+// so its latency hides behind the weight loads: position, cache block, cos/sin.
+struct RopeLoads {
+  int32_t pos, blk;
+  float2 cs;
+};
+
+__device__ __forceinline__ RopeLoads rope_loads(const RopeKvWriteParams& rk, int64_t pair,
+                                                int t) {
+  const int half = rk.head_dim / 2;
+  RopeLoads r;
+  r.pos = rk.positions[t];
+  const bool pos_ok = r.pos >= 0 && r.pos < rk.rope_positions;
+  const int row_idx = rk.table_row >= 0 ? rk.table_row : t;
+  r.blk = pos_ok ? rk.block_tables[(int64_t)row_idx * rk.max_blocks_per_seq +
+                                   r.pos / rk.block_size]
+                 : -1;
+  r.cs = pos_ok ? rk.rope[(int64_t)r.pos * half + pair % half] : make_float2(NAN, NAN);
+  return r;
+}
+
+// rope_kv_write's work on the values (a, b) of pair `pair` for token t.
+__device__ void rope_kv_store(const RopeKvWriteParams& rk, int64_t pair, int t,
+                              const RopeLoads& ld, float a, float b) {
+  const int half = rk.head_dim / 2;
+  const int h = (int)(pair / half);
+  const int i = (int)(pair % half);
+  const int ia = rk.rope_half ? i : 2 * i, ib = rk.rope_half ? i + half : 2 * i + 1;
+  const bool pos_ok = ld.pos >= 0 && ld.pos < rk.rope_positions;
+  const bool is_v = h >= rk.n_heads + rk.n_kv_heads;
+  const float xa = is_v ? a : a * ld.cs.x - b * ld.cs.y;
+  const float xb = is_v ? b : a * ld.cs.y + b * ld.cs.x;
+  if (h < rk.n_heads) {
+    float* q = rk.q_out + ((int64_t)t * rk.n_heads + h) * rk.head_dim;
+    q[ia] = xa;
+    q[ib] = xb;
+    return;
+  }
+  if (!pos_ok || ld.blk < 0 || ld.blk >= rk.n_blocks) return;
+  const int kvh = is_v ? h - rk.n_heads - rk.n_kv_heads : h - rk.n_heads;
+  const int64_t off =
+      (((int64_t)ld.blk * rk.block_size + ld.pos % rk.block_size) * rk.n_kv_heads + kvh) *
+      rk.head_dim;
+  uint16_t* cache = is_v ? rk.v_cache : rk.k_cache;
+  cache[off + ia] = to_bf16_bits(xa);
+  cache[off + ib] = to_bf16_bits(xb);
+}
+
+// One warp per group of R rows (grid-strided). R > 1 for larger batches, where loading x (B
+// vectors per weight vector) would otherwise cost more than the weights; U steps of 16-byte
+// weight loads per row are issued before any is used. Rows of a group: R consecutive rows, or
+// for kSwiglu R/2 consecutive gate rows and the R/2 matching up rows (rows / 2 further on),
+// for kRopeKv the first and the second rows of R/2 consecutive rotation pairs.
+template <int B, int R, int U, bool NORM, int OUT>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_bf16_kernel(KernelArgs a) {
+  const uint16_t* __restrict__ w = a.w;
+  const float* __restrict__ x = a.x;
+  const int64_t rows = a.rows, cols = a.cols;
   const int lane = threadIdx.x & 31;
   const int64_t vecs = cols / 8;  // 16-byte vectors per row
-  const int64_t groups = (rows + R - 1) / R;
+  constexpr bool PAIRS = OUT == kSwiglu || OUT == kRopeKv;
+  constexpr int RG = PAIRS ? R / 2 : R;  // distinct outputs (rows or row pairs) per group
+  const int64_t out_rows = PAIRS ? rows / 2 : rows;
+  const int64_t groups = (out_rows + RG - 1) / RG;
   const int64_t warp_stride = (int64_t)gridDim.x * kWarpsPerBlock;
+  // Row j of group grp (clamped: rows past the end re-read the last one; never written).
+  auto row_of = [&](int64_t grp, int j) -> int64_t {
+    if constexpr (OUT == kSwiglu) {
+      const int64_t i = min(grp * RG + (j % RG), out_rows - 1);
+      return j < RG ? i : i + out_rows;
+    } else if constexpr (OUT == kRopeKv) {
+      int64_t ra, rb;
+      rope_pair_rows(a.rk, min(grp * RG + (j % RG), out_rows - 1), ra, rb);
+      return j < RG ? ra : rb;
+    } else {
+      return min(grp * R + j, rows - 1);
+    }
+  };
   // Weights do not depend on the previous kernel: start pulling the first 2 KiB of this warp's
   // first rows into L2 before waiting for it (PDL; see launch.cuh).
   {
@@ -65,23 +177,42 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
       for (int j = 0; j < R; ++j)
         if (lane < lines)
-          prefetch_l2(reinterpret_cast<const char*>(w + min(grp0 * R + j, rows - 1) * cols) +
-                      lane * 128);
+          prefetch_l2(reinterpret_cast<const char*>(w + row_of(grp0, j) * cols) + lane * 128);
     }
   }
   wait_prior_grid();
   for (int64_t grp = (int64_t)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5); grp < groups;
        grp += warp_stride) {
-    const int64_t r0 = grp * R;
     const uint4* wr[R];
 #pragma unroll
-    for (int j = 0; j < R; ++j)  // rows past the end re-read the last row; never written
-      wr[j] = reinterpret_cast<const uint4*>(w + min(r0 + j, rows - 1) * cols);
-    float acc[R][B];
+    for (int j = 0; j < R; ++j) wr[j] = reinterpret_cast<const uint4*>(w + row_of(grp, j) * cols);
+    float acc[R][B], ss[B];
+    RopeLoads rl[OUT == kRopeKv ? RG : 1][B];
+    float yold[OUT == kAdd ? RG : 1][B];  // kAdd: the values added to, loaded before the loop
+    if constexpr (OUT == kAdd) {
+      if (lane == 0) {
 #pragma unroll
-    for (int j = 0; j < R; ++j)
+        for (int j = 0; j < RG; ++j)
 #pragma unroll
-      for (int b = 0; b < B; ++b) acc[j][b] = 0.0f;
+          for (int b = 0; b < B; ++b)
+            yold[j][b] = a.y[b * out_rows + min(grp * RG + j, out_rows - 1)];
+      }
+    }
+    if constexpr (OUT == kRopeKv) {
+      if (lane == 0) {
+#pragma unroll
+        for (int j = 0; j < RG; ++j)
+#pragma unroll
+          for (int b = 0; b < B; ++b)
+            rl[j][b] = rope_loads(a.rk, min(grp * RG + j, out_rows - 1), b);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      ss[b] = 0.0f;
+#pragma unroll
+      for (int j = 0; j < R; ++j) acc[j][b] = 0.0f;
+    }
     int64_t i = lane;
     for (; i + (U - 1) * 32 < vecs; i += U * 32) {
       uint4 wv[U][R];
@@ -90,27 +221,49 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
         for (int j = 0; j < R; ++j) wv[u][j] = __ldcs(wr[j] + i + u * 32);  // read once
 #pragma unroll
-      for (int u = 0; u < U; ++u) fma_rows<B, R>(wv[u], x, cols, (i + u * 32) * 8, acc);
+      for (int u = 0; u < U; ++u)
+        fma_rows<B, R, NORM>(wv[u], x, a.norm_w, cols, (i + u * 32) * 8, acc, ss);
     }
     for (; i < vecs; i += 32) {
       uint4 wv[R];
 #pragma unroll
       for (int j = 0; j < R; ++j) wv[j] = __ldcs(wr[j] + i);
-      fma_rows<B, R>(wv, x, cols, i * 8, acc);
+      fma_rows<B, R, NORM>(wv, x, a.norm_w, cols, i * 8, acc, ss);
     }
 #pragma unroll
-    for (int j = 0; j < R; ++j)
+    for (int b = 0; b < B; ++b) {
 #pragma unroll
-      for (int b = 0; b < B; ++b)
+      for (int j = 0; j < R; ++j)
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1)
           acc[j][b] += __shfl_xor_sync(0xffffffffu, acc[j][b], off);
+      if constexpr (NORM) {
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) ss[b] += __shfl_xor_sync(0xffffffffu, ss[b], off);
+        const float inv = 1.0f / sqrtf(ss[b] / (float)cols + a.eps);
+#pragma unroll
+        for (int j = 0; j < R; ++j) acc[j][b] *= inv;
+      }
+    }
     if (lane == 0) {
+      const int64_t r0 = grp * RG;
 #pragma unroll
-      for (int j = 0; j < R; ++j)
-        if (r0 + j < rows) {
+      for (int j = 0; j < RG; ++j)
+        if (r0 + j < out_rows) {
 #pragma unroll
-          for (int b = 0; b < B; ++b) y[b * rows + r0 + j] = acc[j][b];
+          for (int b = 0; b < B; ++b) {
+            float* out = a.y + b * out_rows + r0 + j;
+            if constexpr (OUT == kRopeKv) {
+              rope_kv_store(a.rk, r0 + j, b, rl[j][b], acc[j][b], acc[j + RG][b]);
+            } else if constexpr (OUT == kStore) {
+              *out = acc[j][b];
+            } else if constexpr (OUT == kAdd) {
+              *out = yold[j][b] + acc[j][b];
+            } else {
+              const float g = acc[j][b], u = acc[j + RG][b];
+              *out = g / (1.0f + expf(-g)) * u;
+            }
+          }
         }
     }
   }
@@ -139,40 +292,104 @@ Status check_common(const GemvParams& p, const char* who) {
   return Status::Ok();
 }
 
-// batch 1..2: one row per warp, 4 steps in flight; batch 3..8: 4 rows per warp, 2 steps.
-template <int B>
-Status launch(const GemvParams& p, cudaStream_t stream, int sms) {
-  constexpr int R = B <= 2 ? 1 : 4;
+// batch 1..2: one row (or one pair of rows) per warp, 4 steps in flight; batch 3..8: 4 rows
+// per warp, 2 steps.
+template <int B, bool NORM, int OUT>
+Status launch(const KernelArgs& a, cudaStream_t stream, int sms) {
+  constexpr bool PAIRS = OUT == kSwiglu || OUT == kRopeKv;
+  constexpr int R = B <= 2 ? (PAIRS ? 2 : 1) : 4;
   constexpr int U = B <= 2 ? 4 : 2;
-  const int64_t groups = (p.rows + R - 1) / R;
+  constexpr int RG = PAIRS ? R / 2 : R;
+  const int64_t out_rows = PAIRS ? a.rows / 2 : a.rows;
+  const int64_t groups = (out_rows + RG - 1) / RG;
   const int64_t blocks_needed = (groups + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int grid = (int)std::min<int64_t>(blocks_needed, (int64_t)sms * 16);
-  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(gemv_bf16_kernel<B, R, U>, dim3(grid),
-                                            dim3(kWarpsPerBlock * 32), 0, stream, p.w, p.x, p.y,
-                                            p.rows, p.cols));
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(gemv_bf16_kernel<B, R, U, NORM, OUT>, dim3(grid),
+                                            dim3(kWarpsPerBlock * 32), 0, stream, a));
+  return Status::Ok();
+}
+
+template <bool NORM, int OUT>
+Status launch_batch(const KernelArgs& a, int batch, cudaStream_t stream, int sms) {
+  switch (batch) {
+    case 1: return launch<1, NORM, OUT>(a, stream, sms);
+    case 2: return launch<2, NORM, OUT>(a, stream, sms);
+    case 3: return launch<3, NORM, OUT>(a, stream, sms);
+    case 4: return launch<4, NORM, OUT>(a, stream, sms);
+    case 5: return launch<5, NORM, OUT>(a, stream, sms);
+    case 6: return launch<6, NORM, OUT>(a, stream, sms);
+    case 7: return launch<7, NORM, OUT>(a, stream, sms);
+    default: return launch<8, NORM, OUT>(a, stream, sms);
+  }
+}
+
+Status check_fast(const GemvParams& p, const char* who) {
+  FRUGAL_RETURN_IF_ERROR(check_common(p, who));
+  if (p.cols % 8 != 0)
+    return InvalidArgument(std::string(who) + ": cols " + std::to_string(p.cols) +
+                           " is not a multiple of 8");
+  if ((reinterpret_cast<uintptr_t>(p.w) | reinterpret_cast<uintptr_t>(p.x)) % 16 != 0)
+    return InvalidArgument(std::string(who) + ": w and x must be 16-byte aligned");
+  return Status::Ok();
+}
+
+Status check_rope_kv(const RopeKvWriteParams& r, const GemvParams& p) {
+  if (!r.q_out || !r.k_cache || !r.v_cache || !r.positions || !r.block_tables || !r.rope)
+    return InvalidArgument("gemv_bf16_fused: rope_kv has a null pointer");
+  if (r.n_heads < 1 || r.n_kv_heads < 1 || r.head_dim < 2 || r.head_dim % 2 != 0 ||
+      r.block_size < 1 || r.max_blocks_per_seq < 1 || r.n_blocks < 1 || r.rope_positions < 1)
+    return InvalidArgument("gemv_bf16_fused: rope_kv has bad sizes");
+  if (p.rows != (int64_t)(r.n_heads + 2 * r.n_kv_heads) * r.head_dim)
+    return InvalidArgument("gemv_bf16_fused: kRopeKv rows " + std::to_string(p.rows) +
+                           " != (n_heads + 2 n_kv_heads) * head_dim");
   return Status::Ok();
 }
 
 }  // namespace
 
 Status gemv_bf16(const GemvParams& p, cudaStream_t stream) {
-  FRUGAL_RETURN_IF_ERROR(check_common(p, "gemv_bf16"));
-  if (p.cols % 8 != 0)
-    return InvalidArgument("gemv_bf16: cols " + std::to_string(p.cols) +
-                           " is not a multiple of 8");
-  if ((reinterpret_cast<uintptr_t>(p.w) | reinterpret_cast<uintptr_t>(p.x)) % 16 != 0)
-    return InvalidArgument("gemv_bf16: w and x must be 16-byte aligned");
+  FRUGAL_RETURN_IF_ERROR(check_fast(p, "gemv_bf16"));
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
-  switch (p.batch) {
-    case 1: return launch<1>(p, stream, sms);
-    case 2: return launch<2>(p, stream, sms);
-    case 3: return launch<3>(p, stream, sms);
-    case 4: return launch<4>(p, stream, sms);
-    case 5: return launch<5>(p, stream, sms);
-    case 6: return launch<6>(p, stream, sms);
-    case 7: return launch<7>(p, stream, sms);
-    default: return launch<8>(p, stream, sms);
+  const KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, nullptr, 0.0f, {}};
+  return launch_batch<false, kStore>(a, p.batch, stream, sms);
+}
+
+Status gemv_bf16_fused(const GemvFusedParams& f, cudaStream_t stream) {
+  const GemvParams& p = f.gemv;
+  FRUGAL_RETURN_IF_ERROR(check_fast(p, "gemv_bf16_fused"));
+  const bool norm = f.input == GemvInput::kRmsNorm;
+  if (norm && (!f.norm_w || reinterpret_cast<uintptr_t>(f.norm_w) % 16 != 0))
+    return InvalidArgument("gemv_bf16_fused: RMSNorm needs 16-byte aligned norm weights");
+  if (norm && !(f.eps >= 0.0f))
+    return InvalidArgument("gemv_bf16_fused: eps must be >= 0");
+  if (f.output == GemvOutput::kSwiglu && p.rows % 2 != 0)
+    return InvalidArgument("gemv_bf16_fused: SwiGLU output needs an even number of rows, got " +
+                           std::to_string(p.rows));
+  if (f.output != GemvOutput::kStore && p.y == p.x)
+    return InvalidArgument("gemv_bf16_fused: y must not alias x");
+  KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, f.norm_w, f.eps, {}};
+  if (f.output == GemvOutput::kRopeKv) {
+    if (!f.rope_kv) return InvalidArgument("gemv_bf16_fused: kRopeKv needs rope_kv");
+    FRUGAL_RETURN_IF_ERROR(check_rope_kv(*f.rope_kv, p));
+    a.rk = *f.rope_kv;
   }
+  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+  const int b = p.batch;
+  switch (f.output) {
+    case GemvOutput::kStore:
+      return norm ? launch_batch<true, kStore>(a, b, stream, sms)
+                  : launch_batch<false, kStore>(a, b, stream, sms);
+    case GemvOutput::kAdd:
+      return norm ? launch_batch<true, kAdd>(a, b, stream, sms)
+                  : launch_batch<false, kAdd>(a, b, stream, sms);
+    case GemvOutput::kSwiglu:
+      return norm ? launch_batch<true, kSwiglu>(a, b, stream, sms)
+                  : launch_batch<false, kSwiglu>(a, b, stream, sms);
+    case GemvOutput::kRopeKv:
+      return norm ? launch_batch<true, kRopeKv>(a, b, stream, sms)
+                  : launch_batch<false, kRopeKv>(a, b, stream, sms);
+  }
+  return InvalidArgument("gemv_bf16_fused: unknown output mode");
 }
 
 Status gemv_bf16_reference(const GemvParams& p, cudaStream_t stream) {

@@ -9,6 +9,7 @@
 
 #include <cuda_runtime.h>
 
+#include "backend/cuda/model_ops.cuh"
 #include "base/status.h"
 
 namespace frugal::cuda {
@@ -34,6 +35,30 @@ Status gemv_bf16(const GemvParams& p, cudaStream_t stream = nullptr);
 // Naive reference: one thread per output, sequential float sum. Same argument rules except
 // alignment and cols % 8 (any cols >= 1).
 Status gemv_bf16_reference(const GemvParams& p, cudaStream_t stream = nullptr);
+
+// gemv_bf16 with the decode step's neighbours fused in, so a batch-1 layer needs no separate
+// RMSNorm, SwiGLU or residual-add kernel (same loads, same warp layout as gemv_bf16):
+//   input kRmsNorm: the GEMV's input is rmsnorm(x_b) = x_b / sqrt(mean(x_b^2) + eps) * norm_w
+//     (each warp streams all of x_b anyway: the sum of squares is accumulated on the way and
+//     the scalar 1/rms applied to the dot products at the end; norm_w [cols] is applied to
+//     x on the fly).
+//   output kAdd:    y[b, r] += dot (the residual add; y must not alias x).
+//   output kSwiglu: rows = 2 H (gate rows, then up rows, one fused matrix); one warp computes
+//     gate row i and up row i together and writes y[b, i] = silu(gate) * up, y [batch, H].
+//   output kRopeKv: W is the fused [q|k|v] projection and batch row b is token b of *rope_kv
+//     (its qkv/qkv_stride/n fields are ignored): one warp computes the two rows of a rotation
+//     pair and does rope_kv_write's work (q_out, bf16 K/V into the paged cache); y is unused.
+enum class GemvInput { kPlain, kRmsNorm };
+enum class GemvOutput { kStore, kAdd, kSwiglu, kRopeKv };
+struct GemvFusedParams {
+  GemvParams gemv;
+  GemvInput input = GemvInput::kPlain;
+  const float* norm_w = nullptr;  // kRmsNorm: [cols], 16-byte aligned
+  float eps = 1e-5f;
+  GemvOutput output = GemvOutput::kStore;
+  const RopeKvWriteParams* rope_kv = nullptr;  // kRopeKv (host struct, copied at launch)
+};
+Status gemv_bf16_fused(const GemvFusedParams& p, cudaStream_t stream = nullptr);
 
 // Fused residual add + RMSNorm over `rows` vectors of n floats:
 //   h = x (+ residual if residual != null); residual_out = h (if non-null; may alias x or

@@ -16,6 +16,8 @@
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/model_ops.cuh"
 #include "backend/cuda/ops.cuh"
+#include "backend/cuda/sampling.cuh"
+#include "planner/device_split.h"
 
 namespace frugal::cuda {
 
@@ -65,21 +67,31 @@ struct Layout {
         *att = nullptr, *gu = nullptr, *h = nullptr, *logits = nullptr;
   uint16_t* xb16 = nullptr;
   int32_t *tokens = nullptr, *pos = nullptr, *lens = nullptr, *tables = nullptr, *next = nullptr;
+  double* uniforms = nullptr;   // sample_logits: one per row
+  int32_t* sampled = nullptr;   // sample_logits: the drawn ids
   void* attn_ws = nullptr;
   size_t attn_ws_bytes = 0;
+  int32_t* attn_counters = nullptr;  // [rows * n_kv_heads], zero between launches
   void* cublas_ws = nullptr;
   uint16_t* kv_base = nullptr;
 
   int rows = 0;  // activation rows: max(max_batch, max_prefill_tokens)
   int max_blocks_per_seq = 0;
-  int64_t n_blocks = 0;
+  int64_t n_blocks = 0;       // KV pool blocks
+  int64_t table_entries = 0;  // max_batch * max_blocks_per_seq (the slots' block tables)
   size_t kv_elems_per_layer = 0;
 };
 
 constexpr size_t kCublasWorkspace = size_t{32} << 20;
 
+// Blocks the slots' tables need: max_batch sequences of max_seq_len.
+int64_t table_blocks(const LlamaCudaOptions& o) {
+  return (int64_t)o.max_batch * ((o.max_seq_len + o.block_size - 1) / o.block_size);
+}
+
+// kv_blocks: the KV pool's size in blocks (>= table_blocks(o)).
 template <class Take>
-Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, Layout& L,
+Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, int64_t kv_blocks, Layout& L,
              LlamaCudaMemory& mem, Take take) {
   size_t mark = 0, used = 0;
   auto grab = [&](auto*& ptr, size_t bytes) -> Status {
@@ -112,7 +124,8 @@ Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, Layout& L,
   const int64_t R = std::max(o.max_batch, o.max_prefill_tokens);
   L.rows = (int)R;
   L.max_blocks_per_seq = (int)((o.max_seq_len + o.block_size - 1) / o.block_size);
-  L.n_blocks = (int64_t)o.max_batch * L.max_blocks_per_seq;
+  L.table_entries = (int64_t)o.max_batch * L.max_blocks_per_seq;
+  L.n_blocks = kv_blocks;
   const int64_t wide = std::max({d.dim, d.q_dim(), d.hidden});
   FRUGAL_RETURN_IF_ERROR(grab(L.rope, (size_t)o.max_seq_len * (d.head_dim / 2) * sizeof(float2)));
   FRUGAL_RETURN_IF_ERROR(grab(L.x, (size_t)R * d.dim * 4));
@@ -129,11 +142,14 @@ Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, Layout& L,
   FRUGAL_RETURN_IF_ERROR(grab(L.pos, (size_t)R * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.lens, (size_t)R * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.next, (size_t)o.max_batch * 4));
-  FRUGAL_RETURN_IF_ERROR(grab(L.tables, (size_t)L.n_blocks * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.tables, (size_t)L.table_entries * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.uniforms, (size_t)o.max_batch * sizeof(double)));
+  FRUGAL_RETURN_IF_ERROR(grab(L.sampled, (size_t)o.max_batch * 4));
   // Split-K partials: n_seqs * n_splits <= rows + the splits one full wave holds (at most 16
   // blocks of 128 threads per multiprocessor), each (head_dim + 2) floats per query head.
   L.attn_ws_bytes = (size_t)(R + 16 * (int64_t)sms) * d.n_heads * (d.head_dim + 2) * 4;
   FRUGAL_RETURN_IF_ERROR(grab(L.attn_ws, L.attn_ws_bytes));
+  FRUGAL_RETURN_IF_ERROR(grab(L.attn_counters, (size_t)R * d.n_kv_heads * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.cublas_ws, kCublasWorkspace));
   mem.workspace = used - mark;
   mark = used;
@@ -146,6 +162,7 @@ Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, Layout& L,
     L.layers[(size_t)l].v = L.kv_base + (size_t)(2 * l + 1) * L.kv_elems_per_layer;
   }
   mem.kv = used - mark;
+  mem.kv_blocks = L.n_blocks;
   mem.total = used;
   return Status::Ok();
 }
@@ -172,19 +189,52 @@ std::string bytes_str(size_t b) {
 
 }  // namespace
 
-Result<LlamaCudaMemory> plan_llama_cuda_memory(const LlamaDims& d, const LlamaCudaOptions& o) {
-  FRUGAL_RETURN_IF_ERROR(check_options(d, o));
-  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+namespace {
+// Counting pass of carve() for a pool of kv_blocks: offsets from a fake, aligned, non-null base
+// (never dereferenced).
+Result<LlamaCudaMemory> count_memory(const LlamaDims& d, const LlamaCudaOptions& o, int sms,
+                                     int64_t kv_blocks) {
   Layout L;
   LlamaCudaMemory mem;
-  // Counting pass: offsets from a fake, aligned, non-null base (never dereferenced).
-  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, L, mem, [](size_t bytes, size_t& used) -> Result<void*> {
+  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, kv_blocks, L, mem, [](size_t bytes, size_t& used) -> Result<void*> {
     const size_t start = (used + 255) / 256 * 256;
     used = start + bytes;
     return reinterpret_cast<void*>((uintptr_t)(start + 256));
   }));
   mem.total += 256;  // the arena's own alignment slack
   return mem;
+}
+
+// The KV pool size: max_batch x max_seq_len, or (gpu_memory_utilization > 0) the planner's
+// split of the device's memory (planner/device_split.h), with its summary in mem.split.
+Result<LlamaCudaMemory> size_memory(const LlamaDims& d, const LlamaCudaOptions& o, int sms) {
+  FRUGAL_ASSIGN_OR_RETURN(LlamaCudaMemory mem, count_memory(d, o, sms, table_blocks(o)));
+  if (o.gpu_memory_utilization <= 0.0) return mem;
+  size_t free_b = 0, total_b = 0;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
+  planner::DeviceSplitInput in;
+  in.device_total = total_b;
+  in.device_in_use = total_b - free_b;
+  in.utilization = o.gpu_memory_utilization;
+  in.weight_bytes = mem.weights;
+  // alignment: the KV range may start up to 255 bytes later, plus the arena's own slack
+  in.workspace_bytes = mem.workspace + 512;
+  in.kv_block_bytes = (uint64_t)o.block_size * (uint64_t)d.kv_bytes_per_token();
+  in.block_size = o.block_size;
+  in.min_kv_blocks = table_blocks(o);
+  auto split = planner::split_device_memory(in);
+  if (!split.ok())
+    return Status(split.status().code(), "LlamaCuda: " + split.status().message());
+  FRUGAL_ASSIGN_OR_RETURN(LlamaCudaMemory sized, count_memory(d, o, sms, split->kv_blocks));
+  sized.split = split->summary(in);
+  return sized;
+}
+}  // namespace
+
+Result<LlamaCudaMemory> plan_llama_cuda_memory(const LlamaDims& d, const LlamaCudaOptions& o) {
+  FRUGAL_RETURN_IF_ERROR(check_options(d, o));
+  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+  return size_memory(d, o, sms);
 }
 
 struct LlamaCuda::Impl {
@@ -237,6 +287,7 @@ struct LlamaCuda::Impl {
     ap.max_seq_len = (int)attn_max_len;
     ap.workspace = L.attn_ws;
     ap.workspace_bytes = L.attn_ws_bytes;
+    ap.split_counters = o.fuse_attention_merge ? L.attn_counters : nullptr;
     return paged_attention_decode(ap, stream);
   }
 
@@ -249,16 +300,28 @@ struct LlamaCuda::Impl {
     const ProgrammaticLaunchScope pdl(o.programmatic_launch);
     cudaStream_t s = stream;
     const bool ffn_f32 = use_gemv(o, n, d.hidden);  // down-proj input as float (GEMV) or bf16
+    // Fused (every projection a GEMV): L.x is the whole residual stream; the norms run inside
+    // the next GEMV, the QKV GEMV also does RoPE and the K/V write, the o and down GEMVs add
+    // into L.x, the gate|up GEMV writes silu(gate) * up: 4 kernels fewer per layer.
+    const bool fused =
+        o.fuse_gemv && ffn_f32 && use_gemv(o, n, d.dim) && use_gemv(o, n, d.q_dim());
+    auto gemv = [&](const uint16_t* w, int64_t rows, int64_t cols, const float* in, float* y,
+                    const float* norm_w, GemvOutput out) {
+      GemvFusedParams f;
+      f.gemv = {w, rows, cols, in, n, y};
+      f.input = norm_w ? GemvInput::kRmsNorm : GemvInput::kPlain;
+      f.norm_w = norm_w;
+      f.eps = d.norm_eps;
+      f.output = out;
+      return gemv_bf16_fused(f, s);
+    };
     // x = embed_tokens(input_ids); also seq_lens = positions + 1
     FRUGAL_RETURN_IF_ERROR(
         embedding_bf16({L.embd, d.vocab, d.dim, L.tokens, n, L.x, L.pos, L.lens}, s));
     for (int l = 0; l < d.n_layers; ++l) {
       const LayerPtrs& W = L.layers[(size_t)l];
       // residual = x (+ the previous layer's mlp output); h = input_layernorm(residual)
-      FRUGAL_RETURN_IF_ERROR(rmsnorm(
-          {L.x, l ? L.dbuf : nullptr, L.x, W.attn_norm, L.xb, d.dim, n, d.norm_eps}, s));
       // q, k, v = q_proj(h), k_proj(h), v_proj(h)       (one fused [q|k|v] matrix)
-      FRUGAL_RETURN_IF_ERROR(linear(o, W.qkv, d.qkv_dim(), d.dim, L.xb, nullptr, n, L.qkv));
       // q, k = apply_rotary_pos_emb(q, k, cos, sin); past_key_value.update(k, v)
       RopeKvWriteParams rk;
       rk.qkv = L.qkv;
@@ -279,7 +342,21 @@ struct LlamaCuda::Impl {
       rk.n_heads = d.n_heads;
       rk.n_kv_heads = d.n_kv_heads;
       rk.head_dim = d.head_dim;
-      FRUGAL_RETURN_IF_ERROR(rope_kv_write(rk, s));
+      if (fused) {  // norm, projection, RoPE and the K/V write in one kernel
+        GemvFusedParams f;
+        f.gemv = {W.qkv, d.qkv_dim(), d.dim, L.x, n, L.qkv};
+        f.input = GemvInput::kRmsNorm;
+        f.norm_w = W.attn_norm;
+        f.eps = d.norm_eps;
+        f.output = GemvOutput::kRopeKv;
+        f.rope_kv = &rk;
+        FRUGAL_RETURN_IF_ERROR(gemv_bf16_fused(f, s));
+      } else {
+        FRUGAL_RETURN_IF_ERROR(rmsnorm(
+            {L.x, l ? L.dbuf : nullptr, L.x, W.attn_norm, L.xb, d.dim, n, d.norm_eps}, s));
+        FRUGAL_RETURN_IF_ERROR(linear(o, W.qkv, d.qkv_dim(), d.dim, L.xb, nullptr, n, L.qkv));
+        FRUGAL_RETURN_IF_ERROR(rope_kv_write(rk, s));
+      }
       // a = softmax(q k^T / sqrt(d) + causal_mask) v   (paged, GQA; prefill: token t attends
       // to positions [0, pos_t] of its slot's table)
       if (slot >= 0 && n >= o.flash_prefill_min_tokens) {
@@ -300,6 +377,16 @@ struct LlamaCuda::Impl {
       } else {
         FRUGAL_RETURN_IF_ERROR(attend_split(d, o, n, slot, attn_max_len, W));
       }
+      if (fused) {
+        // residual = residual + o_proj(a)   (added by the GEMV)
+        FRUGAL_RETURN_IF_ERROR(gemv(W.o, d.dim, d.q_dim(), L.att, L.x, nullptr, GemvOutput::kAdd));
+        // h = post_attention_layernorm(residual); hidden = silu(gate_proj(h)) * up_proj(h)
+        FRUGAL_RETURN_IF_ERROR(
+            gemv(W.gate_up, 2 * d.hidden, d.dim, L.x, L.h, W.ffn_norm, GemvOutput::kSwiglu));
+        // residual = residual + down_proj(hidden)
+        FRUGAL_RETURN_IF_ERROR(gemv(W.down, d.dim, d.hidden, L.h, L.x, nullptr, GemvOutput::kAdd));
+        continue;
+      }
       // hidden = o_proj(a)   (residual add fused into the next norm)
       FRUGAL_RETURN_IF_ERROR(linear(o, W.o, d.dim, d.q_dim(), L.att, nullptr, n, L.dbuf));
       // residual = residual + hidden; h = post_attention_layernorm(residual)
@@ -315,9 +402,18 @@ struct LlamaCuda::Impl {
     // logits = lm_head(norm(residual + hidden)) for the rows that need them; argmax on device
     const int first = slot >= 0 ? n - 1 : 0, rows = n - first;
     const int64_t off = (int64_t)first * d.dim;
-    FRUGAL_RETURN_IF_ERROR(rmsnorm(
-        {L.x + off, L.dbuf + off, L.x + off, L.out_norm, L.xb, d.dim, rows, d.norm_eps}, s));
-    FRUGAL_RETURN_IF_ERROR(linear(o, L.lm_head, d.vocab, d.dim, L.xb, nullptr, rows, L.logits));
+    if (fused && use_gemv(o, rows, d.dim)) {
+      GemvFusedParams f;
+      f.gemv = {L.lm_head, d.vocab, d.dim, L.x + off, rows, L.logits};
+      f.input = GemvInput::kRmsNorm;
+      f.norm_w = L.out_norm;
+      f.eps = d.norm_eps;
+      FRUGAL_RETURN_IF_ERROR(gemv_bf16_fused(f, s));
+    } else {
+      FRUGAL_RETURN_IF_ERROR(rmsnorm({L.x + off, fused ? nullptr : L.dbuf + off, L.x + off,
+                                      L.out_norm, L.xb, d.dim, rows, d.norm_eps}, s));
+      FRUGAL_RETURN_IF_ERROR(linear(o, L.lm_head, d.vocab, d.dim, L.xb, nullptr, rows, L.logits));
+    }
     return argmax_rows(L.logits, rows, d.vocab, slot >= 0 ? L.next : L.tokens,
                        slot >= 0 ? nullptr : L.pos, s);
   }
@@ -372,7 +468,7 @@ Result<std::unique_ptr<LlamaCuda>> LlamaCuda::create(const LlamaDims& d,
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
   LlamaCudaMemory mem;
   DeviceArena& arena = impl->arena;
-  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, impl->L, mem,
+  FRUGAL_RETURN_IF_ERROR(carve(d, o, sms, plan.kv_blocks, impl->L, mem,
                                [&](size_t bytes, size_t& used) -> Result<void*> {
                                  FRUGAL_ASSIGN_OR_RETURN(void* p, arena.take(bytes, 256));
                                  used = arena.used();
@@ -385,14 +481,19 @@ Result<std::unique_ptr<LlamaCuda>> LlamaCuda::create(const LlamaDims& d,
   FRUGAL_RETURN_IF_ERROR(rope_table(L.rope, o.max_seq_len, d.head_dim, d.rope_base, impl->stream));
   // Block tables: slot s owns pool blocks [s * mbps, (s + 1) * mbps), in shuffled order when
   // asked (the pattern of a pool that has been in use).
+  // The tables take the first table_entries ids of the (shuffled) pool.
   std::vector<int32_t> ids((size_t)L.n_blocks);
   std::iota(ids.begin(), ids.end(), 0);
   if (o.shuffle_blocks) std::shuffle(ids.begin(), ids.end(), std::mt19937(12345));
   FRUGAL_CUDA_RETURN_IF_ERROR(
-      cudaMemcpy(L.tables, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+      cudaMemcpy(L.tables, ids.data(), (size_t)L.table_entries * 4, cudaMemcpyHostToDevice));
   // Zero the KV cache so a position never written reads as 0, not garbage.
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(L.kv_base, 0, mem.kv, impl->stream));
+  // The attention's split counters start at zero (each launch leaves them zero).
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(L.attn_counters, 0,
+                                              (size_t)L.rows * d.n_kv_heads * 4, impl->stream));
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl->stream));
+  mem.split = plan.split;
   return std::unique_ptr<LlamaCuda>(new LlamaCuda(std::move(impl), d, o, mem));
 }
 
@@ -564,6 +665,16 @@ Status LlamaCuda::decode_loop(const int32_t* tokens, const int32_t* positions, i
   return Status::Ok();
 }
 
+void LlamaCuda::set_fusion(bool gemv, bool attention_merge) {
+  o_.fuse_gemv = gemv;
+  o_.fuse_attention_merge = attention_merge;
+  for (cudaGraphExec_t& g : impl_->graphs)
+    if (g) {
+      (void)cudaGraphExecDestroy(g);
+      g = nullptr;
+    }
+}
+
 void LlamaCuda::set_programmatic_launch(bool on) {
   o_.programmatic_launch = on;
   for (cudaGraphExec_t& g : impl_->graphs)
@@ -571,6 +682,25 @@ void LlamaCuda::set_programmatic_launch(bool on) {
       (void)cudaGraphExecDestroy(g);
       g = nullptr;
     }
+}
+
+Status LlamaCuda::sample_logits(const SampleParams& p, const double* uniforms, int rows,
+                                int32_t* out) {
+  if (rows < 1 || rows > o_.max_batch)
+    return InvalidArgument("LlamaCuda::sample_logits: rows " + std::to_string(rows) +
+                           " outside 1.." + std::to_string(o_.max_batch));
+  if (!out || (!uniforms && p.temperature > 0.0f))
+    return InvalidArgument("LlamaCuda::sample_logits: null pointer");
+  Impl& I = *impl_;
+  if (uniforms)
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.uniforms, uniforms, (size_t)rows * 8,
+                                                cudaMemcpyHostToDevice, I.stream));
+  FRUGAL_RETURN_IF_ERROR(
+      sample_rows(I.L.logits, rows, d_.vocab, p, I.L.uniforms, I.L.sampled, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out, I.L.sampled, (size_t)rows * 4,
+                                              cudaMemcpyDeviceToHost, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
+  return Status::Ok();
 }
 
 Status LlamaCuda::synchronize() {

@@ -12,6 +12,10 @@
 //   down-proj; then final norm, LM head, argmax on the device.
 // Projections: our GEMV (float activations) below cublas_min_batch rows, cuBLAS BF16 GEMM
 // (activations rounded to bf16) from there on (measured: bench/RESULTS.md "CUDA").
+// When every projection is our GEMV (fuse_gemv), a layer is 6 kernels (5 with
+// fuse_attention_merge): RMSNorm + QKV + RoPE + K/V write, split-K attention, its merge,
+// o-proj + residual add, RMSNorm + gate|up + SwiGLU, down-proj + residual add
+// (gemv_bf16_fused in backend/cuda/ops.cuh).
 //
 // Sequences live in slots 0..max_batch-1; slot s owns the blocks of row s of the block table
 // (its own range of the pool, optionally in shuffled order, as a used pool would hand them out).
@@ -20,10 +24,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime.h>
 
+#include "backend/cuda/sampling.cuh"
 #include "base/status.h"
 
 namespace frugal::cuda {
@@ -66,11 +72,28 @@ struct LlamaCudaOptions {
   // Launch the step's own kernels with programmatic dependent launch (backend/cuda/launch.cuh):
   // each may start while the previous one drains (GEMVs prefetch weights meanwhile).
   bool programmatic_launch = true;
+  // When every projection of a forward pass is our GEMV (rows < cublas_min_batch): RMSNorm,
+  // RoPE + K/V write, SwiGLU and the residual adds run inside the GEMVs (gemv_bf16_fused),
+  // 4 kernels fewer per layer. false: the separate kernels (for A/B measurements).
+  bool fuse_gemv = true;
+  // Decode attention merges its split-K partials in the last split block (atomic tickets)
+  // instead of a second kernel. Off by default: measured 0.95-0.99x of the two-kernel version
+  // at batch 1 and 1.00-1.03x at batch 8-64 (attention alone, H200; dev/cuda/NOTES.md).
+  bool fuse_attention_merge = false;
+  // > 0: the arena is sized from the device's memory x this fraction (vLLM's
+  // --gpu-memory-utilization) through the planner (planner/device_split.h): weights, then the
+  // workspace, then the KV pool gets whole blocks of the rest. The pool must hold max_batch
+  // sequences of max_seq_len (else ResourceExhausted naming the shortfall in bytes); the slots'
+  // block tables take the first of its blocks and the rest is held for a block manager.
+  // 0: the KV pool is exactly max_batch x max_seq_len positions.
+  double gpu_memory_utilization = 0.0;
 };
 
 // Device bytes the runner takes, by purpose (one arena of `total`).
 struct LlamaCudaMemory {
   size_t weights = 0, workspace = 0, kv = 0, total = 0;
+  int64_t kv_blocks = 0;  // KV pool blocks (of block_size positions)
+  std::string split;      // the planner's split when sized from a utilization, else empty
 };
 Result<LlamaCudaMemory> plan_llama_cuda_memory(const LlamaDims& d, const LlamaCudaOptions& o);
 
@@ -120,12 +143,20 @@ class LlamaCuda {
   // `steps` decode steps of slots [0, batch) with no host round trip: each step's argmax is the
   // next step's token and positions advance on the device (for benchmarks). Asynchronous.
   Status decode_loop(const int32_t* tokens, const int32_t* positions, int batch, int steps);
+  // Draws one token from each of the logits rows [0, rows) that the last prefill (rows = 1)
+  // or decode (rows = its batch) left on the device: temperature, top-k, top-p, min-p with
+  // CPU Sampler semantics (backend/cuda/sampling.cuh), uniforms[r] in [0, 1) the random number
+  // of row r. Only the ids come back (out[rows]); synchronous.
+  Status sample_logits(const SampleParams& p, const double* uniforms, int rows,
+                       int32_t* out);
   Status synchronize();
 
   // Benchmarks: decode steps as graph replays (on) or eager launches (off).
   void set_use_graphs(bool on) { o_.use_graphs = on; }
   // Benchmarks: PDL on or off (drops the captured graphs, which bake the launch attributes in).
   void set_programmatic_launch(bool on);
+  // Benchmarks: the fusions above on or off (drops the captured graphs).
+  void set_fusion(bool gemv, bool attention_merge);
 
   const LlamaDims& dims() const { return d_; }
   const LlamaCudaOptions& options() const { return o_; }
