@@ -52,12 +52,17 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const Fn& fn) {
   {
     // Under mu_ so that a worker about to sleep either sees the new ticket or is notified.
     std::lock_guard<std::mutex> lock(mu_);
-    job_.store(&fn, std::memory_order_relaxed);
-    job_n_.store(n, std::memory_order_relaxed);
-    job_chunks_.store(chunks, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
-    const uint64_t seq = ticket_seq(ticket_.load(std::memory_order_relaxed)) + 1u;
-    ticket_.store((uint64_t)(uint32_t)seq << 32, std::memory_order_release);
+    // First retire every outstanding ticket: a late worker may hold the previous job's ticket
+    // (all chunks claimed) and read this job's fields below; its claim must fail, or it would
+    // run a chunk of this job and count it before done_ is reset (a lost or extra count, and
+    // parallel_for waiting forever). The retiring ticket names no claimable chunk.
+    const uint32_t seq = ticket_seq(ticket_.load(std::memory_order_relaxed));
+    ticket_.store(((uint64_t)(uint32_t)(seq + 1u) << 32) | 0xffffffffu, std::memory_order_seq_cst);
+    job_.store(&fn, std::memory_order_release);
+    job_n_.store(n, std::memory_order_release);
+    job_chunks_.store(chunks, std::memory_order_release);
+    done_.store(0, std::memory_order_release);
+    ticket_.store((uint64_t)(uint32_t)(seq + 2u) << 32, std::memory_order_release);
     wake = sleepers_ > 0;
   }
   if (wake) cv_start_.notify_all();
@@ -77,16 +82,18 @@ void ThreadPool::run_chunks(int index) {
     // Read the job, then claim chunk (t & 0xffffffff) by advancing the ticket. The claim
     // succeeds only if the ticket is unchanged, i.e. the fields belong to this job (the next
     // job is posted only after every chunk of this one is done).
-    const Fn* fn = job_.load(std::memory_order_relaxed);
-    const int64_t n = job_n_.load(std::memory_order_relaxed);
-    const int chunks = job_chunks_.load(std::memory_order_relaxed);
-    const int i = (int)(uint32_t)t;
+    // Acquire: seeing a job's fields orders this thread's claim (an RMW on ticket_) after the
+    // store that retired older tickets, so a stale ticket cannot claim a chunk of that job.
+    const Fn* fn = job_.load(std::memory_order_acquire);
+    const int64_t n = job_n_.load(std::memory_order_acquire);
+    const int chunks = job_chunks_.load(std::memory_order_acquire);
+    const int64_t i = (int64_t)(uint32_t)t;  // 0xffffffff while a job is being posted
     if (fn == nullptr || i >= chunks) return;
     if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       continue;  // t reloaded
     int64_t b, e;
-    chunk_range(n, chunks, i, &b, &e);
+    chunk_range(n, chunks, (int)i, &b, &e);
     (*fn)(b, e, index);
     if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks && index != 0) {
       std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check

@@ -368,32 +368,13 @@ void FillFloatKernels(KernelSet* ks) {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "backend/cpu/hwy_dispatch.h"
 namespace frugal::cpu::kern {
 
 int64_t float_kernel_targets() { return HWY_TARGETS; }
 
 bool fill_float_kernels(int64_t target, KernelSet* ks) {
-  switch (target) {
-#define FRUGAL_FILL(TGT, NS) \
-  case TGT: NS::FillFloatKernels(ks); return true;
-#if HWY_TARGETS & HWY_AVX3_DL
-    FRUGAL_FILL(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-    FRUGAL_FILL(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-    FRUGAL_FILL(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-    FRUGAL_FILL(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-    FRUGAL_FILL(HWY_SCALAR, N_SCALAR)
-#endif
-#undef FRUGAL_FILL
-    default: return false;
-  }
+  FRUGAL_HWY_DISPATCH(target, FillFloatKernels(ks))
 }
 
 }  // namespace frugal::cpu::kern

@@ -565,32 +565,13 @@ void FillQ8Kernels(KernelSet* ks) {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "backend/cpu/hwy_dispatch.h"
 namespace frugal::cpu::kern {
 
 int64_t q8_kernel_targets() { return HWY_TARGETS; }
 
 bool fill_q8_kernels(int64_t target, KernelSet* ks) {
-  switch (target) {
-#define FRUGAL_FILL(TGT, NS) \
-  case TGT: NS::FillQ8Kernels(ks); return true;
-#if HWY_TARGETS & HWY_AVX3_DL
-    FRUGAL_FILL(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-    FRUGAL_FILL(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-    FRUGAL_FILL(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-    FRUGAL_FILL(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-    FRUGAL_FILL(HWY_SCALAR, N_SCALAR)
-#endif
-#undef FRUGAL_FILL
-    default: return false;
-  }
+  FRUGAL_HWY_DISPATCH(target, FillQ8Kernels(ks))
 }
 
 }  // namespace frugal::cpu::kern

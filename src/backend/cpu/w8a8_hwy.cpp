@@ -158,6 +158,7 @@ void FillW8A8(W8A8KernelSet* ks) {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "backend/cpu/hwy_dispatch.h"
 #include "hwy/targets.h"
 
 namespace frugal::cpu::kern {
@@ -165,27 +166,7 @@ namespace frugal::cpu::kern {
 namespace {
 
 bool fill_w8a8(int64_t target, W8A8KernelSet* ks) {
-  switch (target) {
-#define FRUGAL_FILL(TGT, NS) \
-  case TGT: NS::FillW8A8(ks); return true;
-#if HWY_TARGETS & HWY_AVX3_DL
-    FRUGAL_FILL(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-    FRUGAL_FILL(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-    FRUGAL_FILL(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-    FRUGAL_FILL(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-    FRUGAL_FILL(HWY_SCALAR, N_SCALAR)
-#endif
-#undef FRUGAL_FILL
-    default: return false;
-  }
+  FRUGAL_HWY_DISPATCH(target, FillW8A8(ks))
 }
 
 }  // namespace
