@@ -1,5 +1,6 @@
 // frugal run -m MODEL -p PROMPT: stream generated text to stdout, statistics to stderr.
 #include <cstdio>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -9,13 +10,13 @@
 
 #include "act_quant_flag.h"
 #include "cli_util.h"
+#include "token_echo.h"
 #include "commands.h"
 #include "device_flags.h"
 #include "kv_flags.h"
 #include "model/model.h"
 #include "runtime/generate.h"
 #include "tokenizer/chat_template.h"
-#include "tokenizer/utf8.h"
 
 namespace frugal::cli {
 
@@ -117,35 +118,15 @@ int run_generate(RunOptions o) {
   if (!kv.ok()) return report(kv.status());
   gp.kv = *kv;
 
-  Utf8StreamBuffer out;  // holds back incomplete UTF-8 sequences between tokens
-  bool printed = false;  // nothing reaches stdout unless generation produced tokens
-  auto on_token = [&](int32_t tok) {
-    printed = true;
-    if (m.tokenizer) {
-      std::fputs(out.push(m.tokenizer->token_to_piece(tok)).c_str(), stdout);
-    } else {
-      std::printf("%d ", tok);
-    }
-    std::fflush(stdout);
-    return true;
-  };
-  Result<GenerateStats> st = generate(m, pool, prompt, gp, on_token);
-  if (printed) {
-    std::fputs(out.flush().c_str(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-  }
+  TokenEcho echo(m);  // nothing reaches stdout unless generation produced tokens
+  Result<GenerateStats> st = generate(m, pool, prompt, gp, std::ref(echo));
+  echo.finish();
   if (!st.ok()) return report(st.status());
 
   const GenerateStats& s = *st;
   std::fprintf(stderr, "\nfrugal: seed %llu, %d threads, stop: %s\n",
                (unsigned long long)o.sampler.seed, pool.size(), stop_reason_name(s.stop));
-  std::fprintf(stderr, "frugal: prompt %lld tokens in %.3f s = %.1f tok/s\n",
-               (long long)s.n_prompt, s.prompt_seconds,
-               s.prompt_seconds > 0 ? s.n_prompt / s.prompt_seconds : 0.0);
-  std::fprintf(stderr, "frugal: decode %lld tokens in %.3f s = %.1f tok/s\n",
-               (long long)s.n_decode_steps, s.decode_seconds,
-               s.decode_seconds > 0 ? s.n_decode_steps / s.decode_seconds : 0.0);
+  print_speed(s);
   std::fprintf(stderr, "frugal: peak RSS %s (weights %s, KV cache %s)\n",
                human_bytes((double)peak_rss_bytes()).c_str(),
                human_bytes((double)m.weight_bytes()).c_str(),

@@ -19,6 +19,25 @@ const char* stop_reason_name(StopReason r) {
   return "?";
 }
 
+bool TokenStopRule::emit(int32_t tok, int64_t pos, const std::function<bool(int32_t)>& on_token,
+                         GenerateStats& st) const {
+  if (!ignore_eos && model->tokenizer && model->tokenizer->is_end_of_generation(tok)) {
+    st.stop = StopReason::kEndOfGeneration;
+    return true;
+  }
+  ++st.n_generated;
+  if (!on_token(tok)) {
+    st.stop = StopReason::kCallback;
+    return true;
+  }
+  if (st.n_generated == max_new_tokens) return true;
+  if (pos >= n_ctx) {
+    st.stop = StopReason::kContextFull;
+    return true;
+  }
+  return false;
+}
+
 Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
                                std::span<const int32_t> prompt, const GenerateParams& params,
                                const std::function<bool(int32_t)>& on_token) {
@@ -76,23 +95,11 @@ Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
 
   t0 = Clock::now();
   int64_t pos = (int64_t)prompt.size();
+  const TokenStopRule stop_rule{&model, params.ignore_eos, params.max_new_tokens, n_ctx};
   while (st.n_generated < params.max_new_tokens) {
     const int32_t tok = sampler.sample(logits, history);
-    if (!params.ignore_eos && model.tokenizer && model.tokenizer->is_end_of_generation(tok)) {
-      st.stop = StopReason::kEndOfGeneration;
-      break;
-    }
+    if (stop_rule.emit(tok, pos, on_token, st)) break;
     history.push_back(tok);
-    ++st.n_generated;
-    if (!on_token(tok)) {
-      st.stop = StopReason::kCallback;
-      break;
-    }
-    if (st.n_generated == params.max_new_tokens) break;
-    if (pos >= n_ctx) {
-      st.stop = StopReason::kContextFull;
-      break;
-    }
     const int32_t one[1] = {tok};
     if (Status fs = runner.forward(one, pos, kv, logits); !fs.ok()) {
       // A shared pool may run dry while other requests hold blocks: end this request with what

@@ -56,6 +56,20 @@ struct GenerateStats {
   size_t kv_bytes = 0;
 };
 
+// What happens to each sampled token, shared by the CPU loop below and the GPU one
+// (model/cuda/generate_cuda): an end-of-generation token (unless ignore_eos) stops without being
+// emitted; otherwise it is counted and passed to on_token (false stops), and generation ends at
+// max_new_tokens (stop stays kLength) or when position `pos` has reached n_ctx.
+struct TokenStopRule {
+  const Model* model = nullptr;
+  bool ignore_eos = false;
+  int64_t max_new_tokens = 0;
+  int64_t n_ctx = 0;
+  // true: generation ends here (st.stop says why).
+  bool emit(int32_t tok, int64_t pos, const std::function<bool(int32_t)>& on_token,
+            GenerateStats& st) const;
+};
+
 // Calls on_token(id) for each generated token as soon as it is sampled; returning false stops.
 // Errors: empty prompt (InvalidArgument), prompt longer than the context (OutOfRange), invalid
 // sampler settings, token ids outside the vocabulary; with a shared pool, a prompt that can

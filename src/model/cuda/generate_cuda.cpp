@@ -104,21 +104,9 @@ Result<CudaGenerateResult> generate_cuda(const Model& model, std::span<const int
 
   t0 = Clock::now();
   int64_t pos = (int64_t)prompt.size();
+  const TokenStopRule stop_rule{&model, params.ignore_eos, params.max_new_tokens, n_ctx};
   while (st.n_generated < params.max_new_tokens) {
-    if (!params.ignore_eos && model.tokenizer && model.tokenizer->is_end_of_generation(tok)) {
-      st.stop = StopReason::kEndOfGeneration;
-      break;
-    }
-    ++st.n_generated;
-    if (!on_token(tok)) {
-      st.stop = StopReason::kCallback;
-      break;
-    }
-    if (st.n_generated == params.max_new_tokens) break;
-    if (pos >= n_ctx) {
-      st.stop = StopReason::kContextFull;
-      break;
-    }
+    if (stop_rule.emit(tok, pos, on_token, st)) break;
     const int32_t in[1] = {tok};
     const int32_t at[1] = {(int32_t)pos};
     int32_t next[1] = {0};

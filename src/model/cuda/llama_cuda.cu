@@ -305,14 +305,18 @@ struct LlamaCuda::Impl {
     // into L.x, the gate|up GEMV writes silu(gate) * up: 4 kernels fewer per layer.
     const bool fused =
         o.fuse_gemv && ffn_f32 && use_gemv(o, n, d.dim) && use_gemv(o, n, d.q_dim());
-    auto gemv = [&](const uint16_t* w, int64_t rows, int64_t cols, const float* in, float* y,
-                    const float* norm_w, GemvOutput out) {
+    // One fused GEMV over `batch` rows of input: y = W (norm_w ? RMSNorm(in) * norm_w : in),
+    // then the epilogue `out` (store, add into y, SwiGLU, or RoPE + the paged K/V write of rk).
+    auto gemv = [&](const uint16_t* w, int64_t rows, int64_t cols, const float* in, int batch,
+                    float* y, const float* norm_w, GemvOutput out,
+                    const RopeKvWriteParams* rk = nullptr) {
       GemvFusedParams f;
-      f.gemv = {w, rows, cols, in, n, y};
+      f.gemv = {w, rows, cols, in, batch, y};
       f.input = norm_w ? GemvInput::kRmsNorm : GemvInput::kPlain;
       f.norm_w = norm_w;
       f.eps = d.norm_eps;
       f.output = out;
+      f.rope_kv = rk;
       return gemv_bf16_fused(f, s);
     };
     // x = embed_tokens(input_ids); also seq_lens = positions + 1
@@ -343,14 +347,8 @@ struct LlamaCuda::Impl {
       rk.n_kv_heads = d.n_kv_heads;
       rk.head_dim = d.head_dim;
       if (fused) {  // norm, projection, RoPE and the K/V write in one kernel
-        GemvFusedParams f;
-        f.gemv = {W.qkv, d.qkv_dim(), d.dim, L.x, n, L.qkv};
-        f.input = GemvInput::kRmsNorm;
-        f.norm_w = W.attn_norm;
-        f.eps = d.norm_eps;
-        f.output = GemvOutput::kRopeKv;
-        f.rope_kv = &rk;
-        FRUGAL_RETURN_IF_ERROR(gemv_bf16_fused(f, s));
+        FRUGAL_RETURN_IF_ERROR(gemv(W.qkv, d.qkv_dim(), d.dim, L.x, n, L.qkv, W.attn_norm,
+                                    GemvOutput::kRopeKv, &rk));
       } else {
         FRUGAL_RETURN_IF_ERROR(rmsnorm(
             {L.x, l ? L.dbuf : nullptr, L.x, W.attn_norm, L.xb, d.dim, n, d.norm_eps}, s));
@@ -379,12 +377,12 @@ struct LlamaCuda::Impl {
       }
       if (fused) {
         // residual = residual + o_proj(a)   (added by the GEMV)
-        FRUGAL_RETURN_IF_ERROR(gemv(W.o, d.dim, d.q_dim(), L.att, L.x, nullptr, GemvOutput::kAdd));
+        FRUGAL_RETURN_IF_ERROR(gemv(W.o, d.dim, d.q_dim(), L.att, n, L.x, nullptr, GemvOutput::kAdd));
         // h = post_attention_layernorm(residual); hidden = silu(gate_proj(h)) * up_proj(h)
         FRUGAL_RETURN_IF_ERROR(
-            gemv(W.gate_up, 2 * d.hidden, d.dim, L.x, L.h, W.ffn_norm, GemvOutput::kSwiglu));
+            gemv(W.gate_up, 2 * d.hidden, d.dim, L.x, n, L.h, W.ffn_norm, GemvOutput::kSwiglu));
         // residual = residual + down_proj(hidden)
-        FRUGAL_RETURN_IF_ERROR(gemv(W.down, d.dim, d.hidden, L.h, L.x, nullptr, GemvOutput::kAdd));
+        FRUGAL_RETURN_IF_ERROR(gemv(W.down, d.dim, d.hidden, L.h, n, L.x, nullptr, GemvOutput::kAdd));
         continue;
       }
       // hidden = o_proj(a)   (residual add fused into the next norm)
@@ -403,12 +401,8 @@ struct LlamaCuda::Impl {
     const int first = slot >= 0 ? n - 1 : 0, rows = n - first;
     const int64_t off = (int64_t)first * d.dim;
     if (fused && use_gemv(o, rows, d.dim)) {
-      GemvFusedParams f;
-      f.gemv = {L.lm_head, d.vocab, d.dim, L.x + off, rows, L.logits};
-      f.input = GemvInput::kRmsNorm;
-      f.norm_w = L.out_norm;
-      f.eps = d.norm_eps;
-      FRUGAL_RETURN_IF_ERROR(gemv_bf16_fused(f, s));
+      FRUGAL_RETURN_IF_ERROR(gemv(L.lm_head, d.vocab, d.dim, L.x + off, rows, L.logits, L.out_norm,
+                                  GemvOutput::kStore));
     } else {
       FRUGAL_RETURN_IF_ERROR(rmsnorm({L.x + off, fused ? nullptr : L.dbuf + off, L.x + off,
                                       L.out_norm, L.xb, d.dim, rows, d.norm_eps}, s));
