@@ -3,6 +3,8 @@
 //
 //   frugal bench -m MODEL.gguf [--formats file,q8_0,q4_0] [-p 512] [-n 128] [-t 1,2] [--reps 3]
 //   frugal bench --dummy llama-3.2-1b --formats q8_0,q4_0,i4_g128
+//   frugal bench --device cuda --dummy llama-3.1-8b -p 512,2048 -n 128 -b 1,8,32 --ctx 1024,4096
+//     (bench_cuda.cpp: bf16 weights on the GPU, decode per batch x context)
 //
 // Each format is built in memory (from the file's dequantized float32 rows, or as random dummy
 // weights), benchmarked, and freed before the next. Table on stdout (Markdown), or --json.
@@ -19,10 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kv_quant.h"
 #include "backend/cpu/ops.h"
 #include "act_quant_flag.h"
+#include "bench_cuda.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "eval/bench.h"
@@ -50,6 +54,9 @@ struct BenchOptions {
   int64_t bw_mib = 0;
   std::string decode_act = "q8";
   std::string act_quant = "auto";
+  std::vector<int64_t> prompts{512};  // -p: one value on cpu (n_prompt), a list on cuda
+  BenchCudaFlags cuda;                // --device, -b, --ctx, --gpu-memory-utilization
+  std::string cpu_isa;  // empty: as FRUGAL_CPU_ISA / the best target
 };
 
 // A requested format: a dtype, or the model file's own weights ("file", -m only).
@@ -227,6 +234,11 @@ int run_bench(const BenchOptions& o) {
   if (!threads.ok()) return report(threads.status());
   Result<std::vector<Format>> formats = parse_formats(o.formats, !o.model.empty());
   if (!formats.ok()) return report(formats.status());
+  if (!o.cpu_isa.empty()) {
+    Result<cpu::CpuIsa> isa = cpu::parse_cpu_isa(o.cpu_isa);
+    if (!isa.ok()) return report(isa.status());
+    if (Status st = cpu::set_cpu_isa(*isa); !st.ok()) return report(st);
+  }
 
   // The architecture (and the file's weights when -m).
   std::optional<Model> file;
@@ -340,6 +352,8 @@ int run_bench(const BenchOptions& o) {
     nlohmann::ordered_json j;
     j["model"] = what;
     j["kernel"] = cpu::gemm::target_name();
+    j["matvec_kernel"] = cpu::matvec_kernel_target();
+    j["cpu_isa"] = cpu::cpu_isa_name(cpu::cpu_isa());
     j["decode_act"] = o.decode_act;
     j["w8a8_token_act"] = file && file->int8_token_activations;
     j["n_prompt"] = o.n_prompt;
@@ -369,10 +383,12 @@ int run_bench(const BenchOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s; decode activations %s; KV "
+  std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s, matvec kernel %s (CPU ISA "
+              "cap %s); decode activations %s; KV "
               "f32; pp = one batch of %lld tokens, tg = %lld steps from an empty cache; mean ± sd "
               "of %d runs%s\n",
               what.c_str(), cfg.n_layers, (long long)cfg.dim, cpu::gemm::target_name(),
+              cpu::matvec_kernel_target(), cpu::cpu_isa_name(cpu::cpu_isa()),
               o.decode_act.c_str(),
               (long long)o.n_prompt, (long long)o.n_gen, o.reps,
               file && file->int8_token_activations ? "; I8_ROW linears W8A8 (int8 per-token activations)" : "");
@@ -399,7 +415,10 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
                   "comma-separated weight formats: file (as loaded), f32, f16, bf16, q8_0, q4_0, "
                   "q4_1, i8_row, e4m3_row, e5m2_row, i4_g64, i4_g128, ... (default: file with -m, "
                   "q8_0 with --dummy)");
-  sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (pp)")->capture_default_str();
+  sub->add_option("-p,--n-prompt", o->prompts,
+                  "prompt tokens (pp); --device cuda: a comma-separated list")
+      ->delimiter(',')
+      ->capture_default_str();
   sub->add_option("-n,--n-gen", o->n_gen, "decode steps (tg)")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "comma-separated thread counts (default: 1,all)");
   sub->add_option("--reps", o->reps, "timed runs of each measurement")->capture_default_str();
@@ -416,7 +435,25 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
   add_act_quant_option(sub, &o->act_quant);
-  sub->callback([o, &exit_code] { exit_code = run_bench(*o); });
+  sub->add_option("--cpu-isa", o->cpu_isa,
+                  "cap the SIMD target of the CPU kernels: auto, avx512vnni, avx512, avx2, scalar "
+                  "(default: $FRUGAL_CPU_ISA, else auto = the best this CPU has)");
+  add_bench_cuda_flags(sub, o->cuda);
+  sub->callback([o, sub, &exit_code] {
+    const bool cuda = o->cuda.device.cuda();
+    if (Status st = check_bench_flag_mix(*sub, cuda, o->prompts.size()); !st.ok()) {
+      exit_code = report(st);
+    } else if (cuda) {
+      exit_code = run_bench_cuda({o->model, o->dummy, o->dummy_layers, o->prompts, o->n_gen,
+                                  o->reps, o->seed, o->json},
+                                 o->cuda);
+    } else if (o->cuda.device.device != "cpu") {
+      exit_code = report(check_device_flags(o->cuda.device, KvFlags{}));
+    } else {
+      o->n_prompt = o->prompts[0];
+      exit_code = run_bench(*o);
+    }
+  });
   return sub;
 }
 

@@ -1,4 +1,4 @@
-// frugal perplexity -m MODEL -f TEXT [--ctx N] [--chunks K]
+// frugal perplexity -m MODEL -f TEXT [--ctx N] [--chunks K] [--device cuda]
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -8,6 +8,7 @@
 #include "act_quant_flag.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "device_flags.h"
 #include "kv_flags.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
@@ -22,10 +23,33 @@ struct PplOptions {
   std::string file;
   int threads = 0;
   KvFlags kv;
+  DeviceFlags dev;
   PerplexityParams params;
 };
 
+// The GPU flavour: the same windows and scoring, the logits from the bf16 GPU runner.
+int run_ppl_cuda(const PplOptions& o, const Model& m, const std::vector<int32_t>& tokens,
+                 const PerplexityProgress& progress) {
+  cuda::CudaPerplexityParams p;
+  p.ppl = o.params;
+  p.gpu_memory_utilization = o.dev.gpu_memory_utilization;
+  Result<cuda::CudaPerplexityResult> r = perplexity_on_cuda(m, tokens, p, progress);
+  if (!r.ok()) return report(r.status());
+  std::fprintf(stderr, "frugal: device %s; bf16 weights (upload %.1f s), paged bf16 KV\n",
+               r->device.c_str(), r->upload_seconds);
+  std::fprintf(stderr, "frugal: GPU memory: %s\n", r->memory.c_str());
+  const PerplexityResult& x = r->ppl;
+  std::printf("perplexity %.4f +/- %.4f (ctx %lld, %lld windows, %lld scored tokens, "
+              "every token but the first of each window; device cuda) in %.1f s\n",
+              x.ppl, x.ppl * x.nll_stderr, (long long)o.params.ctx, (long long)x.n_chunks,
+              (long long)x.n_scored, x.seconds);
+  return 0;
+}
+
 int run_ppl(const PplOptions& o) {
+  if (o.dev.cuda() && (o.act_quant != "auto" || o.threads != 0))
+    return report(InvalidArgument("--act-quant and -t apply to --device cpu"));
+  if (Status st = check_device_flags(o.dev, o.kv); !st.ok()) return report(st);
   std::ifstream in(o.file, std::ios::binary);
   if (!in) return report(NotFound("cannot read text file " + o.file));
   const std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -39,19 +63,21 @@ int run_ppl(const PplOptions& o) {
   if (!kv.ok()) return report(kv.status());
   PerplexityParams params = o.params;
   params.kv = *kv;
-  ThreadPool pool(o.threads);
+  ThreadPool pool(o.dev.cuda() ? 1 : o.threads);  // the CPU runner's (idle on cuda)
   // Progress on stderr: elapsed time and ETA after each window (the first line also says what runs).
   const auto t0 = std::chrono::steady_clock::now();
   auto progress = [&](int64_t done, int64_t total, double ppl) {
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (done == 1)
-      std::fprintf(stderr, "frugal: %zu tokens, %lld windows of %lld, %d threads\n", tokens.size(),
-                   (long long)total, (long long)o.params.ctx, pool.size());
+      std::fprintf(stderr, "frugal: %zu tokens, %lld windows of %lld, %s\n", tokens.size(),
+                   (long long)total, (long long)o.params.ctx,
+                   o.dev.cuda() ? "device cuda" : (std::to_string(pool.size()) + " threads").c_str());
     std::fprintf(stderr, "\r[%lld/%lld] perplexity %.4f  elapsed %.0f s  eta %.0f s   ",
                  (long long)done, (long long)total, ppl, el, el / done * (total - done));
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   };
+  if (o.dev.cuda()) return run_ppl_cuda(o, m, tokens, progress);
   Result<PerplexityResult> r = perplexity(m, pool, tokens, params, progress);
   if (!r.ok()) return report(r.status());
   std::printf("perplexity %.4f +/- %.4f (ctx %lld, %lld windows, %lld scored tokens, "
@@ -74,6 +100,7 @@ CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (0: all cores)")->capture_default_str();
   add_kv_flags(sub, o->kv);
+  add_device_flags(sub, o->dev);
   sub->callback([o, &exit_code] { exit_code = run_ppl(*o); });
   return sub;
 }

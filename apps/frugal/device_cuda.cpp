@@ -44,4 +44,23 @@ Result<cuda::CudaGenerateResult> generate_on_cuda(const Model& model,
 #endif
 }
 
+Result<cuda::CudaBenchResult> bench_on_cuda(const cuda::CudaBenchParams& params) {
+#if FRUGAL_HAS_CUDA
+  return cuda::bench_cuda(params);
+#else
+  return built_without_cuda();
+#endif
+}
+
+Result<cuda::CudaPerplexityResult> perplexity_on_cuda(const Model& model,
+                                                      std::span<const int32_t> tokens,
+                                                      const cuda::CudaPerplexityParams& params,
+                                                      const PerplexityProgress& progress) {
+#if FRUGAL_HAS_CUDA
+  return cuda::perplexity_cuda(model, tokens, params, progress);
+#else
+  return built_without_cuda();
+#endif
+}
+
 }  // namespace frugal::cli

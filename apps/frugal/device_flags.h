@@ -10,7 +10,9 @@
 
 #include "base/status.h"
 #include "kv_flags.h"
+#include "model/cuda/bench_cuda.h"       // CUDA-free header (types only)
 #include "model/cuda/generate_cuda.h"  // CUDA-free header (types only)
+#include "model/cuda/perplexity_cuda.h"  // CUDA-free header (types only)
 #include "model/model.h"
 
 namespace frugal::cli {
@@ -38,6 +40,15 @@ Result<cuda::CudaGenerateResult> generate_on_cuda(const Model& model,
                                                   std::span<const int32_t> prompt,
                                                   const cuda::CudaGenerateParams& params,
                                                   const std::function<bool(int32_t)>& on_token);
+
+// `frugal bench --device cuda` (model/cuda/bench_cuda.h).
+Result<cuda::CudaBenchResult> bench_on_cuda(const cuda::CudaBenchParams& params);
+
+// `frugal perplexity --device cuda` (model/cuda/perplexity_cuda.h).
+Result<cuda::CudaPerplexityResult> perplexity_on_cuda(const Model& model,
+                                                      std::span<const int32_t> tokens,
+                                                      const cuda::CudaPerplexityParams& params,
+                                                      const PerplexityProgress& progress);
 
 // `frugal run --device cuda`: streams the tokens to stdout (text when the model has a
 // tokenizer, else ids) and the statistics to stderr; returns the exit code.

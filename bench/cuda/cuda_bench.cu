@@ -2,7 +2,8 @@
 //   ceilings: cudaMemcpy device-to-device (bytes read + written) and a 16-byte read kernel;
 //   gemv:     our BF16 GEMV at Llama-3.1-8B shapes, batch 1 and 8, vs cuBLAS (cublasGemmEx,
 //             bf16 inputs, fp32 compute/output) on the same shapes;
-//   attention: paged decode (bf16 KV, 32 q heads / 8 KV heads / head_dim 128, block size 16,
+//   attention: paged decode (bf16 KV, 32 q heads / 8 KV heads / head_dim 128 and SmolLM2's
+//             9 / 3 / 64 and Llama-3.1-70B's 64 / 8 / 128, block size 16,
 //             blocks in shuffled order) at contexts 1k/4k/16k, batch 1, 8 and 64; the
 //             CUDA-core split kernel (with the merge kernel and with the merge fused into the
 //             split kernel) and the tensor-core kernel, in the same run.
@@ -11,7 +12,8 @@
 // Output: a log of every measurement, then a short table (the last lines).
 //
 // Usage: frugal_cuda_bench [--quick] [--only gemv|attention] [--ctx N] [--seqs N]
-//   --ctx / --seqs restrict the attention cases (for profiling one shape under ncu).
+//                          [--shape 8b|d64g3|g8]
+//   --ctx / --seqs / --shape restrict the attention cases (for profiling one shape under ncu).
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/ops.cuh"
 
@@ -235,102 +238,140 @@ Status bench_gemv(const Ceilings& ceil, bool quick) {
 }
 
 int g_only_ctx = 0, g_only_seqs = 0;
+std::string g_only_shape;  // "8b", "d64g3" or "g8": one attention shape
+
+struct AttnShape {
+  const char* name;
+  int H, KV, D;
+};
 
 Status bench_attention(const Ceilings& ceil, bool quick) {
-  const int H = 32, KV = 8, D = 128, BS = 16;
-  for (int ctx : {1024, 4096, 16384}) {
-    for (int n_seqs : {1, 8, 64}) {
-      if ((g_only_ctx && ctx != g_only_ctx) || (g_only_seqs && n_seqs != g_only_seqs)) continue;
-      const size_t seq_bytes = (size_t)ctx * KV * D * 2 * 2;  // K + V, bf16
-      const int rot = (int)std::max<size_t>(2, kRotateBytes / (seq_bytes * n_seqs));
-      const int blocks_per_seq = ctx / BS;
-      const int64_t n_blocks = (int64_t)rot * n_seqs * blocks_per_seq;
-      const size_t cache_elems = (size_t)n_blocks * BS * KV * D;
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::allocate(cache_elems * 2));
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::allocate(cache_elems * 2));
-      FRUGAL_RETURN_IF_ERROR(fill_bf16(k.as<uint16_t>(), cache_elems, 11, 2.0f));
-      FRUGAL_RETURN_IF_ERROR(fill_bf16(v.as<uint16_t>(), cache_elems, 13, 1.0f));
-      std::vector<int32_t> tables((size_t)n_blocks);
-      std::iota(tables.begin(), tables.end(), 0);
-      std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dt, DeviceBuffer::allocate(tables.size() * 4));
-      FRUGAL_RETURN_IF_ERROR(dt.upload(tables.data(), tables.size() * 4));
-      std::vector<int32_t> lens((size_t)n_seqs, ctx);
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dl, DeviceBuffer::allocate(lens.size() * 4));
-      FRUGAL_RETURN_IF_ERROR(dl.upload(lens.data(), lens.size() * 4));
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::allocate((size_t)n_seqs * H * D * 4));
-      FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::allocate((size_t)n_seqs * H * D * 4));
-      fill_f32_kernel<<<64, 256, 0, g_stream>>>(q.as<float>(), (size_t)n_seqs * H * D, 17);
-      FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("fill_f32_kernel");
-      PagedDecodeParams p;
-      p.q = q.as<float>();
-      p.out = out.as<float>();
-      p.k_cache = k.as<uint16_t>();
-      p.v_cache = v.as<uint16_t>();
-      p.seq_lens = dl.as<int32_t>();
-      p.max_blocks_per_seq = blocks_per_seq;
-      p.n_blocks = n_blocks;
-      p.n_seqs = n_seqs;
-      p.n_heads = H;
-      p.n_kv_heads = KV;
-      p.head_dim = D;
-      p.block_size = BS;
-      p.max_seq_len = ctx;
-      p.block_tables = dt.as<int32_t>();
-      const int iters = quick ? 10 : std::max(20, rot * 2);
-      const double bytes = (double)seq_bytes * n_seqs;
-      // A/B in the same run: the CUDA-core split kernel (v4) and the tensor-core kernel.
-      double ms_kernel[3] = {0, 0, 0};
-      for (int kernel : {kDecodeSplit, kDecodeMma}) {
-        const char* kname = kernel == kDecodeMma ? "mma" : "split";
-        PagedDecodeParams pk = p;
-        pk.kernel = kernel;
-        FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
-        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
-        pk.workspace = ws.data();
-        pk.workspace_bytes = ws.size();
-        auto ours = [&](int i) {
-          PagedDecodeParams pi = pk;
-          pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
-          return paged_attention_decode(pi, g_stream);
-        };
-        FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
-        FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
-        ms_kernel[kernel] = ms_graph;
-        const double gbs = bytes / (ms * 1e6), gbs_graph = bytes / (ms_graph * 1e6);
-        std::printf("attention %-5s ctx %5d seqs %2d: %8.2f us  %6.0f GB/s  %.2f of copy  %.2f of "
-                    "read | graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, %d rotations)\n",
-                    kname, ctx, n_seqs, ms * 1e3, gbs, gbs / ceil.copy_gbs, gbs / ceil.read_gbs,
-                    ms_graph * 1e3, gbs_graph, gbs_graph / ceil.copy_gbs, plan.n_splits,
-                    plan.split_size, rot);
-        g_table.push_back({"paged attn " + std::string(kname) + " ctx " + std::to_string(ctx) +
-                               " b" + std::to_string(n_seqs) + " GB/s",
-                           fmt("%.0f / %.0f", gbs, gbs_graph), "-",
-                           fmt("%.2f / %.2f copy", gbs / ceil.copy_gbs, gbs_graph / ceil.copy_gbs)});
-        if (kernel != kDecodeSplit) continue;
-        // the merge fused into the last split block (atomic tickets; no merge kernel)
-        std::vector<int32_t> zeros((size_t)n_seqs * KV, 0);
-        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ctr, DeviceBuffer::allocate(zeros.size() * 4));
-        FRUGAL_RETURN_IF_ERROR(ctr.upload(zeros.data(), zeros.size() * 4));
-        auto fused = [&](int i) {
-          PagedDecodeParams pi = pk;
-          pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
-          pi.split_counters = ctr.as<int32_t>();
-          return paged_attention_decode(pi, g_stream);
-        };
-        FRUGAL_ASSIGN_OR_RETURN(double ms_fused, time_ms(iters, fused, /*graph=*/true));
-        const double gbs_fused = bytes / (ms_fused * 1e6);
-        std::printf("attention split ctx %5d seqs %2d, fused merge, graph: %8.2f us %6.0f GB/s "
-                    "%.2f of copy (%.2fx the two-kernel graph)\n",
-                    ctx, n_seqs, ms_fused * 1e3, gbs_fused, gbs_fused / ceil.copy_gbs,
-                    ms_graph / ms_fused);
-        g_table.push_back({"paged attn split ctx " + std::to_string(ctx) + " b" +
-                               std::to_string(n_seqs) + " fused merge GB/s (graph)",
-                           fmt("%.0f", gbs_fused), "-",
-                           fmt("%.2f copy", gbs_fused / ceil.copy_gbs)});
+  const int BS = 16;
+  // Llama-3.1-8B heads, and SmolLM2's (head_dim 64, query group 3)
+  // and Llama-3.1-70B's (query group 8: the mma kernel's second-fragment layout)
+  for (const AttnShape& shape : {AttnShape{"", 32, 8, 128}, AttnShape{"d64g3 ", 9, 3, 64},
+                                 AttnShape{"g8 ", 64, 8, 128}}) {
+    const int H = shape.H, KV = shape.KV, D = shape.D;
+    const std::string sname = shape.name;
+    if (!g_only_shape.empty() && g_only_shape + " " != shape.name &&
+        !(g_only_shape == "8b" && shape.name[0] == 0))
+      continue;
+    for (int ctx : {1024, 4096, 16384}) {
+      for (int n_seqs : {1, 8, 64}) {
+        if ((g_only_ctx && ctx != g_only_ctx) || (g_only_seqs && n_seqs != g_only_seqs)) continue;
+        const size_t seq_bytes = (size_t)ctx * KV * D * 2 * 2;  // K + V, bf16
+        const int rot = (int)std::max<size_t>(2, kRotateBytes / (seq_bytes * n_seqs));
+        const int blocks_per_seq = ctx / BS;
+        const int64_t n_blocks = (int64_t)rot * n_seqs * blocks_per_seq;
+        const size_t cache_elems = (size_t)n_blocks * BS * KV * D;
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::allocate(cache_elems * 2));
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::allocate(cache_elems * 2));
+        FRUGAL_RETURN_IF_ERROR(fill_bf16(k.as<uint16_t>(), cache_elems, 11, 2.0f));
+        FRUGAL_RETURN_IF_ERROR(fill_bf16(v.as<uint16_t>(), cache_elems, 13, 1.0f));
+        std::vector<int32_t> tables((size_t)n_blocks);
+        std::iota(tables.begin(), tables.end(), 0);
+        std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dt, DeviceBuffer::allocate(tables.size() * 4));
+        FRUGAL_RETURN_IF_ERROR(dt.upload(tables.data(), tables.size() * 4));
+        std::vector<int32_t> lens((size_t)n_seqs, ctx);
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dl, DeviceBuffer::allocate(lens.size() * 4));
+        FRUGAL_RETURN_IF_ERROR(dl.upload(lens.data(), lens.size() * 4));
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::allocate((size_t)n_seqs * H * D * 4));
+        FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer out,
+                                DeviceBuffer::allocate((size_t)n_seqs * H * D * 4));
+        fill_f32_kernel<<<64, 256, 0, g_stream>>>(q.as<float>(), (size_t)n_seqs * H * D, 17);
+        FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("fill_f32_kernel");
+        PagedDecodeParams p;
+        p.q = q.as<float>();
+        p.out = out.as<float>();
+        p.k_cache = k.as<uint16_t>();
+        p.v_cache = v.as<uint16_t>();
+        p.seq_lens = dl.as<int32_t>();
+        p.max_blocks_per_seq = blocks_per_seq;
+        p.n_blocks = n_blocks;
+        p.n_seqs = n_seqs;
+        p.n_heads = H;
+        p.n_kv_heads = KV;
+        p.head_dim = D;
+        p.block_size = BS;
+        p.max_seq_len = ctx;
+        p.block_tables = dt.as<int32_t>();
+        const int iters = quick ? 10 : std::max(20, rot * 2);
+        const double bytes = (double)seq_bytes * n_seqs;
+        // A/B in the same run: the CUDA-core split kernel (v4) and the tensor-core kernel.
+        double ms_kernel[3] = {0, 0, 0};
+        for (int kernel : {kDecodeSplit, kDecodeMma}) {
+          const char* kname = kernel == kDecodeMma ? "mma" : "split";
+          PagedDecodeParams pk = p;
+          pk.kernel = kernel;
+          FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
+          FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
+          pk.workspace = ws.data();
+          pk.workspace_bytes = ws.size();
+          auto ours = [&](int i) {
+            PagedDecodeParams pi = pk;
+            pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
+            return paged_attention_decode(pi, g_stream);
+          };
+          FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
+          FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
+          ms_kernel[kernel] = ms_graph;
+          const double gbs = bytes / (ms * 1e6), gbs_graph = bytes / (ms_graph * 1e6);
+          std::printf("attention %s%-5s ctx %5d seqs %2d: %8.2f us  %6.0f GB/s  %.2f of copy  "
+                      "%.2f of read | graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, %d "
+                      "rotations)\n",
+                      shape.name, kname, ctx, n_seqs, ms * 1e3, gbs, gbs / ceil.copy_gbs,
+                      gbs / ceil.read_gbs,
+                      ms_graph * 1e3, gbs_graph, gbs_graph / ceil.copy_gbs, plan.n_splits,
+                      plan.split_size, rot);
+          g_table.push_back({"paged attn " + sname + kname + " ctx " + std::to_string(ctx) +
+                                 " b" + std::to_string(n_seqs) + " GB/s",
+                             fmt("%.0f / %.0f", gbs, gbs_graph), "-",
+                             fmt("%.2f / %.2f copy", gbs / ceil.copy_gbs,
+                                 gbs_graph / ceil.copy_gbs)});
+          if (kernel == kDecodeMma) {
+            // the same graph with programmatic dependent launch (as LlamaCuda runs its decode
+            // step): the merge kernel's launch overlaps the split kernel
+            double ms_pdl = 0;
+            {
+              const ProgrammaticLaunchScope pdl(true);
+              FRUGAL_ASSIGN_OR_RETURN(ms_pdl, time_ms(iters, ours, /*graph=*/true));
+            }
+            const double gbs_pdl = bytes / (ms_pdl * 1e6);
+            std::printf("attention %smma   ctx %5d seqs %2d, graph + PDL: %8.2f us %6.0f GB/s "
+                        "%.2f of copy (%.2fx the graph without PDL)\n",
+                        shape.name, ctx, n_seqs, ms_pdl * 1e3, gbs_pdl, gbs_pdl / ceil.copy_gbs,
+                        ms_graph / ms_pdl);
+            g_table.push_back({"paged attn " + sname + "mma ctx " + std::to_string(ctx) + " b" +
+                                   std::to_string(n_seqs) + " GB/s (graph + PDL)",
+                               fmt("%.0f", gbs_pdl), "-",
+                               fmt("%.2f copy", gbs_pdl / ceil.copy_gbs)});
+          }
+          if (kernel != kDecodeSplit) continue;
+          // the merge fused into the last split block (atomic tickets; no merge kernel)
+          std::vector<int32_t> zeros((size_t)n_seqs * KV, 0);
+          FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ctr, DeviceBuffer::allocate(zeros.size() * 4));
+          FRUGAL_RETURN_IF_ERROR(ctr.upload(zeros.data(), zeros.size() * 4));
+          auto fused = [&](int i) {
+            PagedDecodeParams pi = pk;
+            pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
+            pi.split_counters = ctr.as<int32_t>();
+            return paged_attention_decode(pi, g_stream);
+          };
+          FRUGAL_ASSIGN_OR_RETURN(double ms_fused, time_ms(iters, fused, /*graph=*/true));
+          const double gbs_fused = bytes / (ms_fused * 1e6);
+          std::printf("attention %ssplit ctx %5d seqs %2d, fused merge, graph: %8.2f us %6.0f GB/s "
+                      "%.2f of copy (%.2fx the two-kernel graph)\n",
+                      shape.name, ctx, n_seqs, ms_fused * 1e3, gbs_fused, gbs_fused / ceil.copy_gbs,
+                      ms_graph / ms_fused);
+          g_table.push_back({"paged attn " + sname + "split ctx " + std::to_string(ctx) + " b" +
+                                 std::to_string(n_seqs) + " fused merge GB/s (graph)",
+                             fmt("%.0f", gbs_fused), "-",
+                             fmt("%.2f copy", gbs_fused / ceil.copy_gbs)});
+        }
+        std::printf("attention %sctx %5d seqs %2d: mma / split speed (graph) %.2fx\n", shape.name,
+                    ctx, n_seqs, ms_kernel[kDecodeSplit] / ms_kernel[kDecodeMma]);
       }
-      std::printf("attention ctx %5d seqs %2d: mma / split speed (graph) %.2fx\n", ctx, n_seqs,
-                  ms_kernel[kDecodeSplit] / ms_kernel[kDecodeMma]);
     }
   }
   return Status::Ok();
@@ -351,9 +392,11 @@ int main(int argc, char** argv) {
       g_only_ctx = std::atoi(argv[++i]);
     } else if (i + 1 < argc && a == "--seqs") {
       g_only_seqs = std::atoi(argv[++i]);
+    } else if (i + 1 < argc && a == "--shape") {
+      g_only_shape = argv[++i];
     } else {
       std::fprintf(stderr, "usage: frugal_cuda_bench [--quick] [--only gemv|attention] "
-                           "[--ctx N] [--seqs N]\n");
+                           "[--ctx N] [--seqs N] [--shape 8b|d64g3|g8]\n");
       return 2;
     }
   }

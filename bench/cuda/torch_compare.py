@@ -10,7 +10,7 @@
    time for 1 new token) / (N - 1), so the prompt's prefill drops out. Batch 1.
 
 Times: CUDA-synchronised wall clock, median of 3 after a warm-up. Prints a table last.
-usage: python3 bench/cuda/torch_compare.py [--quick]
+usage: python3 bench/cuda/torch_compare.py [--quick] [--sdpa-only]
 """
 import statistics
 import sys
@@ -77,6 +77,10 @@ def main():
     quick = "--quick" in sys.argv
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
     rows = sdpa_rows(quick)
+    if "--sdpa-only" in sys.argv:  # the prefill attention comparison alone (seconds, no 8B model)
+        for what, val in rows:
+            print(f"{what:<44} | {val}")
+        return
     try:
         import transformers
         print(f"transformers {transformers.__version__}")

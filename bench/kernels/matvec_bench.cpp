@@ -18,8 +18,11 @@
 //
 //   frugal_bench_kernels [--benchmark_repetitions=5] [--benchmark_filter=Q4_0]
 // Environment: FRUGAL_BENCH_ALL_TARGETS=1 also runs every other SIMD target this CPU supports
-// (default: only the one matvec dispatches to). FRUGAL_BENCH_THREADS=1,2 (default 1 and the
-// hardware thread count).
+// (default: only the one matvec dispatches to, which FRUGAL_CPU_ISA=avx2|... caps, cpu_isa.h).
+// FRUGAL_BENCH_THREADS=1,2 (default 1 and the hardware thread count). FRUGAL_BENCH_CPU_TIME=1:
+// rates per process CPU second x threads instead of per wall second (for comparing variants on
+// a loaded machine: time a thread spends descheduled is not counted; pool threads' spinning
+// is; the table's ratios then compare CPU-time rates with CPU-time rates).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -33,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
 #include "quant/ggml_blocks.h"
@@ -46,6 +50,18 @@ using frugal::cpu::ActPrecision;
 using frugal::cpu::kern::KernelSet;
 
 constexpr size_t kColdBytes = size_t(3) << 29;  // 1.5 GiB: > 3x the reported L3
+
+bool cpu_time_mode() {
+  static const bool on = std::getenv("FRUGAL_BENCH_CPU_TIME") != nullptr;
+  return on;
+}
+// Rates are bytes per second of the timer: process CPU time covers `threads` threads at once.
+double cpu_time_scale(int threads) { return cpu_time_mode() ? (double)threads : 1.0; }
+
+// Wall time by default; process CPU time with FRUGAL_BENCH_CPU_TIME.
+benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b) {
+  return cpu_time_mode() ? b->MeasureProcessCPUTime() : b->UseRealTime();
+}
 
 ThreadPool& pool_for(int threads) {
   static std::map<int, std::unique_ptr<ThreadPool>> pools;
@@ -98,7 +114,8 @@ void BM_MemRead(benchmark::State& st, int threads) {
     });
     benchmark::DoNotOptimize(partial.data());
   }
-  st.counters["GB/s"] = benchmark::Counter((double)buf.size / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(cpu_time_scale(threads) * (double)buf.size / 1e9,
+                                           benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_MemCopy(benchmark::State& st, int threads) {
@@ -117,7 +134,8 @@ void BM_MemCopy(benchmark::State& st, int threads) {
     });
     benchmark::ClobberMemory();
   }
-  st.counters["GB/s"] = benchmark::Counter(2.0 * (double)src.size / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(cpu_time_scale(threads) * 2.0 * (double)src.size / 1e9,
+                                           benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +222,8 @@ void BM_Matvec(benchmark::State& st, MatvecCase c) {
     benchmark::ClobberMemory();
     if (++i == m.copies) i = 0;
   }
-  st.counters["GB/s"] = benchmark::Counter((double)m.one / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(cpu_time_scale(c.threads) * (double)m.one / 1e9,
+                                           benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,9 +237,10 @@ class TableReporter : public benchmark::ConsoleReporter {
       auto it = r.counters.find("GB/s");
       if (it == r.counters.end()) continue;
       std::string name = r.run_name.str();
-      const std::string rt = "/real_time";
-      if (name.size() > rt.size() && name.compare(name.size() - rt.size(), rt.size(), rt) == 0)
-        name.resize(name.size() - rt.size());
+      for (const std::string rt : {"/real_time", "/process_time"}) {
+        if (name.size() > rt.size() && name.compare(name.size() - rt.size(), rt.size(), rt) == 0)
+          name.resize(name.size() - rt.size());
+      }
       double& best = best_[name];
       best = std::max(best, (double)it->second);
     }
@@ -229,7 +249,8 @@ class TableReporter : public benchmark::ConsoleReporter {
 
   void PrintTable(const std::vector<int>& threads) const {
     std::printf("\nweight GB/s (best repetition) vs the same run's memory ceilings; "
-                "read = pure read, copy = (read + write) bytes / s\n");
+                "read = pure read, copy = (read + write) bytes / s%s\n",
+                cpu_time_mode() ? "; per process CPU second x threads (FRUGAL_BENCH_CPU_TIME)" : "");
     for (int t : threads) {
       const std::string suffix = "/threads:" + std::to_string(t);
       const double rd = get("mem_read" + suffix), cp = get("mem_copy" + suffix);
@@ -272,16 +293,20 @@ std::vector<int> thread_counts() {
 
 void register_all(const std::vector<int>& threads) {
   for (int t : threads) {
-    benchmark::RegisterBenchmark(("mem_read/threads:" + std::to_string(t)).c_str(),
-                                 [t](benchmark::State& st) { BM_MemRead(st, t); })
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("mem_copy/threads:" + std::to_string(t)).c_str(),
-                                 [t](benchmark::State& st) { BM_MemCopy(st, t); })
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    timed(benchmark::RegisterBenchmark(("mem_read/threads:" + std::to_string(t)).c_str(),
+                                       [t](benchmark::State& st) { BM_MemRead(st, t); }))
+        ->Unit(benchmark::kMillisecond);
+    timed(benchmark::RegisterBenchmark(("mem_copy/threads:" + std::to_string(t)).c_str(),
+                                       [t](benchmark::State& st) { BM_MemCopy(st, t); }))
+        ->Unit(benchmark::kMillisecond);
   }
-  const auto& sets = frugal::cpu::kern::all_kernel_sets();
+  const auto& all_sets = frugal::cpu::kern::all_kernel_sets();
+  // Default: only the set matvec uses (the best one under FRUGAL_CPU_ISA).
+  const std::vector<KernelSet> best_only{frugal::cpu::kern::best_kernel_set()};
   const bool all_targets = std::getenv("FRUGAL_BENCH_ALL_TARGETS") != nullptr;
   const bool per_row = std::getenv("FRUGAL_BENCH_Q8ROW") != nullptr;
+  static std::vector<KernelSet> sets;  // MatvecCase keeps pointers into it
+  sets = all_targets ? all_sets : best_only;
   const DType types[] = {DType::F32,      DType::F16,     DType::BF16,     DType::Q8_0,
                          DType::Q4_0,     DType::Q4_1,    DType::I8_ROW,   DType::E4M3_ROW,
                          DType::E5M2_ROW, DType::I4_G64,  DType::I4_G64A,  DType::I4_G128,
@@ -292,12 +317,13 @@ void register_all(const std::vector<int>& threads) {
   };
   // The hot shapes show the kernels' own speed: 512x4096 (4096-long rows, 1-2 MiB for the 4-bit
   // and 8-bit formats: in L2) and SmolLM2's 1536x576 (short rows: per-row costs show).
-  const Shape shapes[] = {{4096, 4096, false}, {14336, 4096, false}, {1536, 576, false},
-                          {1536, 576, true},   {512, 4096, true}};
+  // 8192x2048: Llama-3.2-1B's gate/up (the `frugal bench --dummy llama-3.2-1b` shapes).
+  const Shape shapes[] = {{4096, 4096, false}, {14336, 4096, false}, {8192, 2048, false},
+                          {1536, 576, false},  {1536, 576, true},    {512, 4096, true}};
   for (DType dt : types) {
     for (const Shape& sh : shapes) {
       if (sh.cols % frugal::dtype_info(dt).block_elems != 0) continue;  // e.g. 576 for g128
-      for (size_t si = 0; si < (all_targets ? sets.size() : 1); ++si) {
+      for (size_t si = 0; si < sets.size(); ++si) {
         for (ActPrecision act : {ActPrecision::kF32, ActPrecision::kQ8}) {
           if (act == ActPrecision::kQ8 && sets[si].dot_q8[(int)dt] == nullptr) continue;
           for (int t : threads) {
@@ -306,16 +332,14 @@ void register_all(const std::vector<int>& threads) {
                                      (act == ActPrecision::kQ8 ? "/q8" : "/f32") + "/threads:" +
                                      std::to_string(t) + "/" + sets[si].name + (sh.hot ? "/hot" : "");
             const MatvecCase c{dt, sh.rows, sh.cols, t, act, &sets[si], sh.hot};
-            benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { BM_Matvec(st, c); })
-                ->UseRealTime()
+            timed(benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { BM_Matvec(st, c); }))
                 ->Unit(benchmark::kMicrosecond);
             if (act == ActPrecision::kQ8 && per_row) {
               MatvecCase cr = c;
               cr.per_row = true;
               std::string rname = name;
               rname.replace(rname.find("/q8/"), 4, "/q8row/");
-              benchmark::RegisterBenchmark(rname.c_str(), [cr](benchmark::State& st) { BM_Matvec(st, cr); })
-                  ->UseRealTime()
+              timed(benchmark::RegisterBenchmark(rname.c_str(), [cr](benchmark::State& st) { BM_Matvec(st, cr); }))
                   ->Unit(benchmark::kMicrosecond);
             }
           }
@@ -328,6 +352,10 @@ void register_all(const std::vector<int>& threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (frugal::Status st = frugal::cpu::set_cpu_isa_from_env(); !st.ok()) {
+    std::fprintf(stderr, "frugal_bench_kernels: %s\n", st.message().c_str());
+    return 1;
+  }
   const std::vector<int> threads = thread_counts();
   register_all(threads);
   benchmark::Initialize(&argc, argv);

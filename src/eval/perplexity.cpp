@@ -10,15 +10,16 @@
 
 namespace frugal {
 
-Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
-                                    std::span<const int32_t> tokens,
-                                    const PerplexityParams& params,
-                                    const std::function<void(int64_t, int64_t, double)>& progress) {
-  const ModelConfig& c = model.config;
+Result<PerplexityResult> perplexity_from_logits(int64_t vocab, int64_t max_seq_len,
+                                                std::span<const int32_t> tokens,
+                                                const PerplexityParams& params,
+                                                const WindowLogitsFn& logits_fn,
+                                                const PerplexityProgress& progress) {
   if (params.ctx < 2) return InvalidArgument("perplexity context must be at least 2 tokens");
-  if (params.ctx > c.max_seq_len)
+  if (params.ctx > max_seq_len)
     return OutOfRange("perplexity context " + std::to_string(params.ctx) +
-                      " exceeds the model's maximum " + std::to_string(c.max_seq_len));
+                      " exceeds the model's maximum " + std::to_string(max_seq_len));
+  if (params.max_chunks < 0) return InvalidArgument("--chunks must be >= 0");
   int64_t n_chunks = (int64_t)tokens.size() / params.ctx;
   if (n_chunks == 0)
     return InvalidArgument("the text has " + std::to_string(tokens.size()) +
@@ -26,25 +27,23 @@ Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
   if (params.max_chunks > 0) n_chunks = std::min(n_chunks, params.max_chunks);
 
   const auto t0 = std::chrono::steady_clock::now();
-  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, params.ctx, params.kv));
-  LlamaRunner runner(model, pool, params.batch);
   const int64_t batch = std::max<int64_t>(1, params.batch);
-  std::vector<float> logits(batch * c.vocab_size);
+  std::vector<float> logits(batch * vocab);
   double sum = 0, sum_sq = 0;
   int64_t n = 0;
   for (int64_t ch = 0; ch < n_chunks; ++ch) {
-    const int32_t* win = tokens.data() + ch * params.ctx;
+    const std::span<const int32_t> win = tokens.subspan(ch * params.ctx, params.ctx);
     for (int64_t b = 0; b < params.ctx; b += batch) {
       const int64_t nb = std::min(batch, params.ctx - b);
-      FRUGAL_RETURN_IF_ERROR(runner.forward({win + b, (size_t)nb}, b, kv, logits, true));
+      FRUGAL_RETURN_IF_ERROR(logits_fn(win, b, nb, std::span<float>(logits.data(), nb * vocab)));
       for (int64_t i = 0; i < nb; ++i) {
         const int64_t p = b + i;  // logits at p predict token p + 1
         if (p + 1 >= params.ctx) break;
-        const float* row = &logits[i * c.vocab_size];
+        const float* row = &logits[i * vocab];
         double mx = row[0];
-        for (int64_t v = 1; v < c.vocab_size; ++v) mx = std::max(mx, (double)row[v]);
+        for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, (double)row[v]);
         double se = 0;
-        for (int64_t v = 0; v < c.vocab_size; ++v) se += std::exp((double)row[v] - mx);
+        for (int64_t v = 0; v < vocab; ++v) se += std::exp((double)row[v] - mx);
         const double nll = mx + std::log(se) - row[win[p + 1]];
         sum += nll;
         sum_sq += nll * nll;
@@ -62,6 +61,25 @@ Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
   r.nll_stderr = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
+                                    std::span<const int32_t> tokens,
+                                    const PerplexityParams& params,
+                                    const PerplexityProgress& progress) {
+  const ModelConfig& c = model.config;
+  if (params.ctx < 2) return InvalidArgument("perplexity context must be at least 2 tokens");
+  if (params.ctx > c.max_seq_len)
+    return OutOfRange("perplexity context " + std::to_string(params.ctx) +
+                      " exceeds the model's maximum " + std::to_string(c.max_seq_len));
+  FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, params.ctx, params.kv));
+  LlamaRunner runner(model, pool, params.batch);
+  return perplexity_from_logits(
+      c.vocab_size, c.max_seq_len, tokens, params,
+      [&](std::span<const int32_t> win, int64_t start, int64_t n, std::span<float> logits) {
+        return runner.forward(win.subspan(start, n), start, kv, logits, true);
+      },
+      progress);
 }
 
 }  // namespace frugal

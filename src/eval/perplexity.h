@@ -36,6 +36,21 @@ struct PerplexityResult {
 };
 
 // progress(done_chunks, total_chunks, running_ppl) after each window.
+using PerplexityProgress = std::function<void(int64_t, int64_t, double)>;
+
+// Fills logits[i * vocab, (i + 1) * vocab) with the model's prediction after tokens
+// window[0, start + i] for i in [0, n); start == 0 begins a new window (an empty cache).
+using WindowLogitsFn = std::function<Status(std::span<const int32_t> window, int64_t start,
+                                            int64_t n, std::span<float> logits)>;
+
+// The windowing and scoring rule above over any source of logits (the CPU runner, the GPU):
+// windows of params.ctx, params.batch positions per call of `logits` (params.kv is unused).
+Result<PerplexityResult> perplexity_from_logits(int64_t vocab, int64_t max_seq_len,
+                                                std::span<const int32_t> tokens,
+                                                const PerplexityParams& params,
+                                                const WindowLogitsFn& logits,
+                                                const PerplexityProgress& progress = nullptr);
+
 Result<PerplexityResult> perplexity(
     const Model& model, ThreadPool& pool, std::span<const int32_t> tokens,
     const PerplexityParams& params,

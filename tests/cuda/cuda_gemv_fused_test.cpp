@@ -1,9 +1,12 @@
-// gemv_bf16_fused (RMSNorm in, residual add or SwiGLU out) vs a float64 reference of the same
-// bf16 weights, on sizes that are not multiples of the warp's 256-column stride or of the
-// 8-warp block: rel L2 < 1e-5 (float accumulation only), and the unfused kernels it replaces.
+// gemv_bf16_fused (RMSNorm with or without weights in, residual add or SwiGLU out) vs a float64
+// reference of the same bf16 weights, on sizes that are not multiples of the warp's 256-column
+// stride or of the 8-warp block: rel L2 < 1e-5 (float accumulation only), under every launch
+// tuning (GemvTuning), and the unfused kernels it replaces; a chain of dependent GEMVs under
+// PDL with the early trigger; scale_columns_bf16 (norm folding) bit-exact against the host.
 #include <cmath>
 #include <vector>
 
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/model_ops.cuh"
 #include "backend/cuda/ops.cuh"
 #include "cuda_test_util.h"
@@ -58,7 +61,9 @@ void check_fused(const Case& c, std::mt19937& rng) {
     for (int64_t i = 0; i < c.cols; ++i) ss += (double)xb[i] * xb[i];
     const double inv = 1.0 / std::sqrt(ss / (double)c.cols + eps);
     for (int64_t i = 0; i < c.cols; ++i)
-      xn[(size_t)i] = c.in == GemvInput::kRmsNorm ? xb[i] * inv * g[(size_t)i] : xb[i];
+      xn[(size_t)i] = c.in == GemvInput::kRmsNorm       ? xb[i] * inv * g[(size_t)i]
+                      : c.in == GemvInput::kRmsNormUnit ? xb[i] * inv
+                                                        : xb[i];
     for (int64_t r = 0; r < c.rows; ++r) {
       double s = 0;
       for (int64_t i = 0; i < c.cols; ++i)
@@ -79,7 +84,7 @@ void check_fused(const Case& c, std::mt19937& rng) {
 TEST(CudaGemvFused, MatchesFloat64OnAwkwardSizes) {
   FRUGAL_REQUIRE_GPU();
   std::mt19937 rng(21);
-  const GemvInput ins[] = {GemvInput::kPlain, GemvInput::kRmsNorm};
+  const GemvInput ins[] = {GemvInput::kPlain, GemvInput::kRmsNorm, GemvInput::kRmsNormUnit};
   const GemvOutput outs[] = {GemvOutput::kStore, GemvOutput::kAdd, GemvOutput::kSwiglu};
   for (GemvInput in : ins)
     for (GemvOutput out : outs)
@@ -91,19 +96,145 @@ TEST(CudaGemvFused, MatchesFloat64OnAwkwardSizes) {
   check_fused({6, 4104, 1, GemvInput::kRmsNorm, GemvOutput::kSwiglu}, rng);
   check_fused({4242, 72, 2, GemvInput::kRmsNorm, GemvOutput::kStore}, rng);
   check_fused({40000, 16, 1, GemvInput::kPlain, GemvOutput::kAdd}, rng);  // grid-strided
+  check_fused({4243, 1000, 1, GemvInput::kRmsNormUnit, GemvOutput::kStore}, rng);
+}
+
+// Restores the process-wide GEMV tuning when a test ends.
+struct TuningScope {
+  GemvTuning saved = gemv_tuning();
+  ~TuningScope() { set_gemv_tuning(saved); }
+};
+
+// The launch choices change where and when loads happen, never the arithmetic.
+TEST(CudaGemvFused, EveryLaunchTuningMatchesFloat64) {
+  FRUGAL_REQUIRE_GPU();
+  const TuningScope keep;
+  std::mt19937 rng(23);
+  // {trigger, prefetch bytes}
+  const GemvTuning tunings[] = {{false, 0}, {false, 2048}, {true, 2048}, {true, 1 << 20}};
+  for (const GemvTuning& t : tunings) {
+    SCOPED_TRACE(testing::Message() << "trigger " << t.trigger_dependents << " prefetch "
+                                    << t.prefetch_bytes_per_row);
+    set_gemv_tuning(t);
+    for (GemvInput in : {GemvInput::kPlain, GemvInput::kRmsNorm, GemvInput::kRmsNormUnit})
+      for (GemvOutput out : {GemvOutput::kStore, GemvOutput::kAdd, GemvOutput::kSwiglu})
+        for (int batch : {1, 2}) check_fused({2 * 131 + 2, 1000, batch, in, out}, rng);
+    check_fused({37, 4104, 1, GemvInput::kPlain, GemvOutput::kStore}, rng);  // odd rows
+    check_fused({37, 4104, 1, GemvInput::kRmsNormUnit, GemvOutput::kAdd}, rng);
+    check_fused({4242, 1000, 1, GemvInput::kRmsNormUnit, GemvOutput::kSwiglu}, rng);
+  }
+}
+
+// Three dependent GEMVs (each reads the previous one's output) launched with PDL and the early
+// trigger, repeated: a kernel that read its input before the previous grid finished would
+// differ from the float64 chain. Large enough for several waves of blocks.
+TEST(CudaGemvFused, DependentChainUnderProgrammaticLaunchMatchesFloat64) {
+  FRUGAL_REQUIRE_GPU();
+  const TuningScope keep;
+  set_gemv_tuning({true, 8192});
+  std::mt19937 rng(29);
+  const int64_t n = 2056, m = 9000;  // x [n] -> a [m] -> r [n] (+=) -> b [m]
+  const auto w1 = random_bf16((size_t)(m * n), rng), w2 = random_bf16((size_t)(n * m), rng),
+             w3 = random_bf16((size_t)(m * n), rng);
+  const auto x = random_floats((size_t)n, rng, -2.f, 2.f);
+  const auto r0 = random_floats((size_t)n, rng);
+  ASSIGN_OK(d1, to_device(w1));
+  ASSIGN_OK(d2, to_device(w2));
+  ASSIGN_OK(d3, to_device(w3));
+  ASSIGN_OK(dx, to_device(x));
+  // float64 chain
+  auto matvec = [](const std::vector<uint16_t>& w, const std::vector<double>& v, int64_t rows) {
+    const int64_t cols = (int64_t)v.size();
+    std::vector<double> y((size_t)rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = 0;
+      for (int64_t c = 0; c < cols; ++c) s += (double)bf16_to_f32(w[(size_t)(r * cols + c)]) * v[(size_t)c];
+      y[(size_t)r] = s;
+    }
+    return y;
+  };
+  const std::vector<double> xd(x.begin(), x.end());
+  const auto a = matvec(w1, xd, m);
+  auto r = matvec(w2, a, n);
+  for (int64_t i = 0; i < n; ++i) r[(size_t)i] += r0[(size_t)i];
+  double ss = 0;
+  for (double v : r) ss += v * v;
+  const double inv = 1.0 / std::sqrt(ss / (double)n + 1e-5);
+  std::vector<double> rn(r);
+  for (double& v : rn) v *= inv;
+  const auto b = matvec(w3, rn, m);
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  for (int rep = 0; rep < 10; ++rep) {
+    ASSIGN_OK(da, poisoned((size_t)m * 4));
+    ASSIGN_OK(db, poisoned((size_t)m * 4));
+    ASSIGN_OK(dr, to_device(r0));
+    // a pageable upload may still be in flight when cudaMemcpy returns; s does not wait for it
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    {
+      const ProgrammaticLaunchScope pdl(true);
+      GemvFusedParams p1, p2, p3;
+      p1.gemv = {d1.as<uint16_t>(), m, n, dx.as<float>(), 1, da.as<float>()};
+      p2.gemv = {d2.as<uint16_t>(), n, m, da.as<float>(), 1, dr.as<float>()};
+      p2.output = GemvOutput::kAdd;
+      p3.gemv = {d3.as<uint16_t>(), m, n, dr.as<float>(), 1, db.as<float>()};
+      p3.input = GemvInput::kRmsNormUnit;
+      FRUGAL_ASSERT_OK(gemv_bf16_fused(p1, s));
+      FRUGAL_ASSERT_OK(gemv_bf16_fused(p2, s));
+      FRUGAL_ASSERT_OK(gemv_bf16_fused(p3, s));
+    }
+    ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+    ASSIGN_OK(ha, to_host<float>(da, (size_t)m));
+    ASSIGN_OK(hr, to_host<float>(dr, (size_t)n));
+    ASSIGN_OK(hb, to_host<float>(db, (size_t)m));
+    EXPECT_LT(rel_l2(ha, a), 1e-5) << "rep " << rep;
+    EXPECT_LT(rel_l2(hr, r), 1e-5) << "rep " << rep;
+    EXPECT_LT(rel_l2(hb, b), 1e-5) << "rep " << rep;
+  }
+  (void)cudaStreamDestroy(s);
+}
+
+// Norm folding: w' = bf16(float(w) * g[col]), bit for bit the host's rounding.
+TEST(CudaGemvFused, ScaleColumnsMatchesHostRounding) {
+  FRUGAL_REQUIRE_GPU();
+  std::mt19937 rng(37);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 29}, {1, 1}, {1001, 3}, {3, 4104}}) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << cols);
+    auto w = random_bf16((size_t)(rows * cols), rng, 3.0f);
+    w[0] = 0x7fc1;  // a NaN stays a NaN
+    const auto g = random_floats((size_t)cols, rng, 0.25f, 4.0f);
+    ASSIGN_OK(dw, to_device(w));
+    ASSIGN_OK(dg, to_device(g));
+    FRUGAL_ASSERT_OK(scale_columns_bf16(dw.as<uint16_t>(), rows, cols, dg.as<float>()));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSIGN_OK(got, to_host<uint16_t>(dw, w.size()));
+    size_t bad = 0;
+    for (int64_t i = 1; i < rows * cols; ++i) {  // [0] is the NaN (payloads may differ)
+      const uint16_t want = f32_to_bf16(bf16_to_f32(w[(size_t)i]) * g[(size_t)(i % cols)]);
+      bad += got[(size_t)i] != want;
+    }
+    EXPECT_EQ(bad, 0u);
+    EXPECT_TRUE(std::isnan(bf16_to_f32(got[0])));
+  }
+  ASSIGN_OK(buf, poisoned(64));
+  EXPECT_EQ(scale_columns_bf16(nullptr, 1, 1, buf.as<float>()).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(scale_columns_bf16(buf.as<uint16_t>(), 1, 0, buf.as<float>()).code(),
+            StatusCode::kInvalidArgument);
+  FRUGAL_ASSERT_OK(scale_columns_bf16(buf.as<uint16_t>(), 0, 4, buf.as<float>()));  // no rows
 }
 
 // kRopeKv vs the unfused chain it replaces (rmsnorm -> naive GEMV -> rope_kv_write), every
 // kernel of which is tested against the CPU: q exactly up to float rounding, K/V caches up to
 // a bf16 rounding flip; cache slots nobody writes stay zero.
-void check_rope_kv(int batch, bool norm, bool rope_half, std::mt19937& rng) {
+void check_rope_kv(int batch, bool norm, bool rope_half, std::mt19937& rng, bool unit = false) {
   SCOPED_TRACE(testing::Message() << "rope_kv batch " << batch << " norm " << norm << " half "
-                                  << rope_half);
+                                  << rope_half << " unit " << unit);
   const int H = 3, KV = 1, HD = 8, BS = 4, MAXB = 5, NB = 16;
   const int64_t rows = (H + 2 * KV) * HD, cols = 1000;
   const auto w = random_bf16((size_t)(rows * cols), rng);
   const auto x = random_floats((size_t)(batch * cols), rng, -3.f, 3.f);
-  const auto g = random_floats((size_t)cols, rng, 0.5f, 1.5f);
+  auto g = random_floats((size_t)cols, rng, 0.5f, 1.5f);
+  if (unit) g.assign(g.size(), 1.0f);  // the reference chain's rmsnorm gets ones
   std::vector<int32_t> pos = {5, 0, 13, 19, 7, 2, 11, 1};  // distinct cache slots
   pos.resize((size_t)batch);
   std::vector<int32_t> table((size_t)(batch * MAXB));
@@ -159,8 +290,8 @@ void check_rope_kv(int batch, bool norm, bool rope_half, std::mt19937& rng) {
   rk2.v_cache = v2.as<uint16_t>();
   GemvFusedParams p;
   p.gemv = {dw.as<uint16_t>(), rows, cols, dx.as<float>(), batch, qkv.as<float>()};
-  p.input = norm ? GemvInput::kRmsNorm : GemvInput::kPlain;
-  p.norm_w = dg.as<float>();
+  p.input = !norm ? GemvInput::kPlain : unit ? GemvInput::kRmsNormUnit : GemvInput::kRmsNorm;
+  p.norm_w = unit ? nullptr : dg.as<float>();  // kRmsNormUnit reads no norm weights
   p.output = GemvOutput::kRopeKv;
   p.rope_kv = &rk2;
   FRUGAL_ASSERT_OK(gemv_bf16_fused(p));
@@ -192,6 +323,9 @@ TEST(CudaGemvFused, RopeKvMatchesTheUnfusedChain) {
   for (int batch : {1, 2, 3, 8})
     for (bool norm : {false, true})
       for (bool half : {false, true}) check_rope_kv(batch, norm, half, rng);
+  // unit norm weights: the same as the weighted norm with g = 1
+  check_rope_kv(1, true, true, rng, true);
+  check_rope_kv(2, true, false, rng, true);
 }
 
 TEST(CudaGemvFused, RejectsBadArguments) {

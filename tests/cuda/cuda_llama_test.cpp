@@ -1,14 +1,17 @@
 // The whole model on the GPU (model/cuda/llama_cuda.cuh) against the CPU engine (LlamaRunner):
 //   - a small random model built in memory (awkward sizes, GQA, rotate-half RoPE, two prefill
 //     chunks, shuffled blocks), weights already bf16-representable and the CPU KV cache in
-//     BF16 so both sides hold the same numbers: logits rel L2 < 1e-3 when every projection runs
-//     our float GEMV, < 1e-2 through cuBLAS (activations rounded to bf16); batched decode rows
-//     equal single-sequence CPU runs; graph replay bit-identical to eager launches;
+//     BF16 so both sides hold the same numbers (with the RMSNorm weights folded into the
+//     matrices, the CPU runs the same folded bf16 weights): logits rel L2 < 1e-3 when every
+//     projection runs our float GEMV, < 1e-2 through cuBLAS (activations rounded to bf16);
+//     the folding's own error against the unfolded model < 1e-2; batched decode rows equal
+//     single-sequence CPU runs; graph replay bit-identical to eager launches;
 //   - SmolLM2-135M Q4_1 (models/, or $FRUGAL_TEST_MODEL; skipped when absent): prefill logits
-//     rel L2 < 1e-2 against the CPU engine on the same bf16-rounded weights with a BF16 KV cache
-//     (cuBLAS and GEMV paths), < 5e-2 against the CPU engine on the file's Q4_1 weights with its
-//     default float KV cache (bf16 weights + bf16 KV move SmolLM2's logits by ~2e-2), greedy 32
-//     tokens identical to the CPU engine on Q4_1;
+//     rel L2 against the CPU engine on the same bf16 weights the GPU holds (norms folded into
+//     the matrices from the file's values, one rounding) with a BF16 KV cache: < 1e-2 through
+//     our GEMVs, < 2e-2 through cuBLAS (its bf16 activations), < 5e-2 against the CPU engine on
+//     the file's Q4_1 weights with its default float KV cache (bf16 weights + bf16 KV move
+//     SmolLM2's logits by ~1-2e-2), greedy 32 tokens identical to the CPU engine on Q4_1;
 //   - bad input: ids outside the vocabulary, positions past the context, bad slots and
 //     batches, a model too large for the device (ResourceExhausted naming the bytes).
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/ops.cuh"
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "cuda_random_model.h"
@@ -79,12 +83,52 @@ std::vector<int32_t> random_tokens(size_t n, int64_t vocab, std::mt19937& rng) {
   return t;
 }
 
-// Prefill + 5 teacher-forced decode steps on both engines; returns the worst rel L2.
-void compare_single(const Model& m, const LlamaCudaOptions& o, double bound) {
+// What LlamaCuda holds after fold_norm_weights, as a CPU model: W' = bf16(W diag(g)) for the
+// QKV and gate/up matrices and the untied LM head, those norms 1 (weights bf16-exact already).
+Model folded_copy(const Model& src) {
+  Model m;
+  m.config = src.config;
+  auto copy = [&](const TensorView& v, const TensorView* g, bool ones) {
+    auto buf = std::make_shared<std::vector<float>>(static_cast<const float*>(v.data),
+                                                    static_cast<const float*>(v.data) + v.numel());
+    if (ones) buf->assign(buf->size(), 1.0f);
+    if (g) {
+      const float* gv = static_cast<const float*>(g->data);
+      const int64_t cols = g->numel();
+      for (size_t i = 0; i < buf->size(); ++i)
+        (*buf)[i] = bf16_to_f32(f32_to_bf16((*buf)[i] * gv[i % (size_t)cols]));
+    }
+    TensorView out = v;
+    out.data = buf->data();
+    m.storage.push_back(buf);
+    return out;
+  };
+  const ModelWeights& w = src.weights;
+  m.weights.token_embd = copy(w.token_embd, nullptr, false);
+  for (const LayerWeights& L : w.layers)
+    m.weights.layers.push_back(
+        {copy(L.attn_norm, nullptr, true), copy(L.wq, &L.attn_norm, false),
+         copy(L.wk, &L.attn_norm, false), copy(L.wv, &L.attn_norm, false),
+         copy(L.wo, nullptr, false), copy(L.ffn_norm, nullptr, true),
+         copy(L.w_gate, &L.ffn_norm, false), copy(L.w_up, &L.ffn_norm, false),
+         copy(L.w_down, nullptr, false)});
+  const bool tied = m.config.tied_embeddings;  // the embedding is not folded: its norm stays
+  m.weights.output_norm = copy(w.output_norm, nullptr, !tied);
+  m.weights.output = tied ? m.weights.token_embd : copy(w.output, &w.output_norm, false);
+  return m;
+}
+
+// Prefill + 5 teacher-forced decode steps on both engines (the GPU loads m; the CPU runs
+// cpu_model: m itself, or what the GPU holds after folding); the worst rel L2 to *worst_out.
+void compare_single(const Model& m, const LlamaCudaOptions& o, double bound,
+                    const Model* cpu_model = nullptr, double* worst_out = nullptr) {
   SCOPED_TRACE(testing::Message() << "prefill chunk " << o.max_prefill_tokens
-                                  << ", cuBLAS from " << o.cublas_min_batch << " rows");
+                                  << ", cuBLAS from " << o.cublas_min_batch << " rows, fold "
+                                  << o.fold_norm_weights);
+  const Model folded = folded_copy(m);
+  if (!cpu_model) cpu_model = o.fold_norm_weights ? &folded : &m;
   ThreadPool pool(2);
-  LlamaRunner cpu(m, pool);
+  LlamaRunner cpu(*cpu_model, pool);
   ASSIGN_OK(kv, KvCache::create(m.config, 64, bf16_kv()));
   ASSIGN_OK(gpu, upload_model(m, o));
   std::mt19937 rng(11);
@@ -104,10 +148,12 @@ void compare_single(const Model& m, const LlamaCudaOptions& o, double bound) {
     worst = std::max(worst, rel_l2(got, r));
     tok = Sampler::argmax(r);
   }
-  std::printf("[ info ] random model, prefill chunk %d, cuBLAS from %d rows: worst logits rel L2 "
-              "%.3g (bound %.0e)\n",
-              o.max_prefill_tokens, o.cublas_min_batch, worst, bound);
+  std::printf("[ info ] random model, prefill chunk %d, cuBLAS from %d rows, fold %d, CPU on "
+              "the %s weights: worst logits rel L2 %.3g (bound %.0e)\n",
+              o.max_prefill_tokens, o.cublas_min_batch, (int)o.fold_norm_weights,
+              cpu_model == &m ? "given" : "folded", worst, bound);
   EXPECT_LT(worst, bound);
+  if (worst_out) *worst_out = worst;
 }
 
 TEST(CudaLlama, RandomModelMatchesCpuThroughGemv) {
@@ -134,6 +180,74 @@ TEST(CudaLlama, RandomModelMatchesCpuThroughUnfusedGemv) {
   o.shuffle_blocks = true;
   o.fuse_gemv = false;
   compare_single(m, o, 1e-3);
+}
+
+// The same with the GEMVs' early PDL trigger on (off by default: no measured gain), run a few
+// times: a kernel reading before its producer finished would show as a wrong or moving error.
+TEST(CudaLlama, RandomModelMatchesCpuWithEarlyTrigger) {
+  FRUGAL_REQUIRE_GPU();
+  const GemvTuning saved = gemv_tuning();
+  GemvTuning t = saved;
+  t.trigger_dependents = true;
+  t.prefetch_bytes_per_row = 8192;
+  set_gemv_tuning(t);
+  const Model m = random_model(small_config(), 1);
+  LlamaCudaOptions o;
+  o.max_batch = 2;
+  o.max_prefill_tokens = 2;
+  o.max_seq_len = 64;
+  o.block_size = 8;
+  o.shuffle_blocks = true;
+  for (int rep = 0; rep < 3; ++rep) compare_single(m, o, 1e-3);
+  set_gemv_tuning(saved);
+}
+
+// Norm weights loaded by the fused GEMVs (no folding) against the unfolded CPU model.
+TEST(CudaLlama, RandomModelWithoutFoldingMatchesCpu) {
+  FRUGAL_REQUIRE_GPU();
+  const Model m = random_model(small_config(), 1);
+  LlamaCudaOptions o;
+  o.max_batch = 2;
+  o.max_prefill_tokens = 2;
+  o.max_seq_len = 64;
+  o.block_size = 8;
+  o.shuffle_blocks = true;
+  o.fold_norm_weights = false;
+  compare_single(m, o, 1e-3);
+  o.fuse_gemv = false;
+  compare_single(m, o, 1e-3);
+}
+
+// The folding's own cost: the folded GPU model against the CPU on the unfolded weights (one
+// more bf16 rounding of the QKV, gate|up and LM-head weights), within the bf16 bound.
+TEST(CudaLlama, FoldedNormsStayCloseToTheUnfoldedModel) {
+  FRUGAL_REQUIRE_GPU();
+  const Model m = random_model(small_config(), 1);
+  LlamaCudaOptions o;
+  o.max_batch = 2;
+  o.max_prefill_tokens = 2;
+  o.max_seq_len = 64;
+  o.block_size = 8;
+  o.shuffle_blocks = true;
+  // the same rounding on the CPU: folded vs unfolded weights, prefill logits
+  {
+    const Model f = folded_copy(m);
+    ThreadPool pool(2);
+    LlamaRunner a(m, pool), b(f, pool);
+    ASSIGN_OK(kva, KvCache::create(m.config, 64, bf16_kv()));
+    ASSIGN_OK(kvb, KvCache::create(m.config, 64, bf16_kv()));
+    std::mt19937 rng(11);
+    const auto prompt = random_tokens(21, m.config.vocab_size, rng);
+    const double cpu_fold = rel_l2(cpu_logits(b, kvb, prompt, 0), cpu_logits(a, kva, prompt, 0));
+    std::printf("[ info ] CPU engine, folded vs unfolded weights: prefill logits rel L2 %.3g\n",
+                cpu_fold);
+    EXPECT_LT(cpu_fold, 1e-2);
+  }
+  double folded = 0, unfolded = 0;
+  compare_single(m, o, 1e-2, &m, &folded);
+  o.fold_norm_weights = false;
+  compare_single(m, o, 1e-3, &m, &unfolded);
+  EXPECT_GT(folded, unfolded);  // the extra rounding shows: the fold really happened
 }
 
 TEST(CudaLlama, RandomModelMatchesCpuThroughCublas) {
@@ -222,6 +336,14 @@ TEST(CudaLlama, BadInputIsAnErrorNotACrash) {
   // still usable afterwards
   FRUGAL_ASSERT_OK(gpu->decode(&good, &p0, 1, &next));
   EXPECT_TRUE(next >= 0 && next < 1003);
+  // the norms are folded into QKV / gate|up: uploading one of those now would mix states
+  const std::vector<float> ones((size_t)m.config.dim, 1.0f);
+  EXPECT_EQ(gpu->upload_norm(LlamaTensor::kAttnNorm, 0, ones.data()).code(),
+            StatusCode::kInvalidArgument);
+  const std::vector<uint16_t> row((size_t)m.config.dim, 0);
+  EXPECT_EQ(gpu->upload_rows(LlamaTensor::kQkv, 1, 0, row.data(), 1).code(),
+            StatusCode::kInvalidArgument);
+  FRUGAL_ASSERT_OK(gpu->upload_rows(LlamaTensor::kO, 1, 0, row.data(), 1));  // o is not folded
 
   // Llama-3.1-70B in BF16 (131 GiB of weights) with a KV cache for 64 x 32k tokens (640 GiB)
   // does not fit one GPU: a clear shortfall.
@@ -240,15 +362,27 @@ TEST(CudaLlama, BadInputIsAnErrorNotACrash) {
 }
 
 // The same model with every weight rounded to bf16 (what the GPU holds), as F32 views.
-Model bf16_copy(const Model& src) {
+Model bf16_copy(const Model& src, bool folded) {
   Model m;
   m.config = src.config;
-  auto conv = [&](const TensorView& v) {
+  auto values = [](const TensorView& v) {
+    std::vector<float> f((size_t)v.numel());
+    dequantize_row(v.dtype, v.data, f.data(), v.numel());
+    return f;
+  };
+  // folded: what upload_model holds with fold_norm_weights, W' = bf16(W diag(g)) from the
+  // source values, those norms 1 (the tied embedding and its output norm are not folded)
+  auto conv = [&](const TensorView& v, const TensorView* g = nullptr, bool ones = false) {
     auto buf = std::make_shared<std::vector<float>>((size_t)v.numel());
     const int64_t rows = v.shape.size() > 1 ? v.rows() : 1, cols = v.numel() / rows;
     for (int64_t r = 0; r < rows; ++r)
       dequantize_row(v.dtype, static_cast<const uint8_t*>(v.data) + r * dtype_row_bytes(v.dtype, cols),
                      buf->data() + r * cols, cols);
+    if (folded && g) {
+      const std::vector<float> gv = values(*g);
+      for (size_t i = 0; i < buf->size(); ++i) (*buf)[i] *= gv[i % (size_t)cols];
+    }
+    if (folded && ones) buf->assign(buf->size(), 1.0f);
     for (float& x : *buf) x = bf16_to_f32(f32_to_bf16(x));
     TensorView out = v;
     out.dtype = DType::F32;
@@ -260,10 +394,13 @@ Model bf16_copy(const Model& src) {
   const ModelWeights& w = src.weights;
   m.weights.token_embd = conv(w.token_embd);
   for (const LayerWeights& L : w.layers)
-    m.weights.layers.push_back({conv(L.attn_norm), conv(L.wq), conv(L.wk), conv(L.wv), conv(L.wo),
-                                conv(L.ffn_norm), conv(L.w_gate), conv(L.w_up), conv(L.w_down)});
-  m.weights.output_norm = conv(w.output_norm);
-  m.weights.output = m.config.tied_embeddings ? m.weights.token_embd : conv(w.output);
+    m.weights.layers.push_back(
+        {conv(L.attn_norm, nullptr, true), conv(L.wq, &L.attn_norm), conv(L.wk, &L.attn_norm),
+         conv(L.wv, &L.attn_norm), conv(L.wo), conv(L.ffn_norm, nullptr, true),
+         conv(L.w_gate, &L.ffn_norm), conv(L.w_up, &L.ffn_norm), conv(L.w_down)});
+  const bool tied = m.config.tied_embeddings;
+  m.weights.output_norm = conv(w.output_norm, nullptr, !tied);
+  m.weights.output = tied ? m.weights.token_embd : conv(w.output, &w.output_norm);
   return m;
 }
 
@@ -293,7 +430,7 @@ TEST(CudaLlama, SmolLM2LogitsAndGreedyTokensMatchCpu) {
   // Against the CPU engine on the same bf16-rounded weights and a BF16 KV cache (what the GPU
   // holds): the GPU engine's own error, through cuBLAS (bf16 activations) and through our GEMV
   // (float activations) only.
-  const Model m16 = bf16_copy(m);
+  const Model m16 = bf16_copy(m, o.fold_norm_weights);
   LlamaRunner cpu16(m16, pool);
   KvCacheOptions kvo;
   kvo.dtype = cpu::KvDType::kBF16;
@@ -310,10 +447,16 @@ TEST(CudaLlama, SmolLM2LogitsAndGreedyTokensMatchCpu) {
   std::printf("[ info ] SmolLM2 prefill (%zu tokens) logits rel L2, GPU vs CPU on Q4_1 weights: "
               "%.3g; vs CPU on the same bf16 weights: %.3g (cuBLAS path), %.3g (GEMV path)\n",
               prompt.size(), err, err16, err16_gemv);
-  EXPECT_LT(err16, 1e-2);
+  // The GEMV path (float activations) is the engine's own error: 1.2e-3 measured. The cuBLAS
+  // path rounds every projection's input to bf16, which the CPU reference does not: on SmolLM2
+  // that rounding alone moves these logits by ~1e-2 in either direction (a 1e-7 change upstream
+  // flips enough bf16 roundings: dev/cuda/decode_attn_numerics.py); measured 0.0052 unfolded,
+  // 0.0131 with the norms folded (2026-11-30), so its bound is 2e-2.
+  EXPECT_LT(err16, 2e-2);
   EXPECT_LT(err16_gemv, 1e-2);
   // bf16 weights and KV vs the file's Q4_1 values and a float KV cache: measured 0.020 on
-  // 2026-11-30 (of which the bf16 KV cache alone: 0.015; see bench/RESULTS.md)
+  // 2026-11-30 before the norm folding, 0.0089 with it (of which the bf16 KV cache alone:
+  // 0.015 in the earlier measurement; see bench/RESULTS.md)
   EXPECT_LT(err, 5e-2);
 
   std::vector<int32_t> cpu_tokens, gpu_tokens;

@@ -317,13 +317,15 @@ TEST(MatvecFormats, Int8PathSameBitsForAnyThreadCount) {
   std::mt19937 rng(26);
   ThreadPool pool1(1), pool2(2), pool3(3);
   for (DType t : kInt8PathTypes) {
-    const int64_t n = lengths_for(t)[2];
-    const Weights w = make_weights(t, 37, n, rng);
-    const std::vector<float> x = random_vec(n, rng);
-    for (const KernelSet& ks : kern::all_kernel_sets()) {
-      const std::vector<float> y1 = run_matvec(ks, w, x.data(), pool1, ActPrecision::kQ8);
-      EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool2, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t);
-      EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool3, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t);
+    // An even and an odd number of x blocks for the 32-groups (the 512-bit tiles take two per step).
+    for (int64_t n : {lengths_for(t)[2], lengths_for(t)[3]}) {
+      const Weights w = make_weights(t, 37, n, rng);
+      const std::vector<float> x = random_vec(n, rng);
+      for (const KernelSet& ks : kern::all_kernel_sets()) {
+        const std::vector<float> y1 = run_matvec(ks, w, x.data(), pool1, ActPrecision::kQ8);
+        EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool2, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t) << " n=" << n;
+        EXPECT_EQ(y1, run_matvec(ks, w, x.data(), pool3, ActPrecision::kQ8)) << ks.name << " " << dtype_name(t) << " n=" << n;
+      }
     }
   }
 }

@@ -15,11 +15,18 @@
 //   also:     the batch-1 step's GEMVs alone in a graph (what the step would cost if nothing
 //             else did), Llama-3.1-70B batch-1 decode (it fits in BF16), and a configuration
 //             that does not fit (the error names the bytes).
+//   GEMV A/B (batch 1, same binary and run): launch choices of the GEMVs (GemvTuning: PDL
+//             trigger, L2 prefetch per row before the wait, rows per warp), folded-norm (unit)
+//             vs loaded norm weights, fused vs unfused; "v2" = the choices before gemv v3.
 // Time: CUDA events (decode) or wall clock around a synchronous call (prefill); median of 3
 // repeats after a warm-up.
 //
-// Usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]
-//                                [--decode-attn split|mma]
+// Usage: frugal_cuda_model_bench [--arch NAME] [--quick]
+//            [--only decode|decode-b1|prefill|attention|ncu] [--no-gemv-ab]
+//            [--decode-attn split|mma]
+//   decode-b1: the GEMV chains, batch 1 at ctx 1k / 4k and Llama-3.1-70B batch 1 (A/B tables:
+//              GEMV launch choices (skipped with --no-gemv-ab), the attention's L2 prefetch);
+//   ncu: one plain and one fused (unit-norm) chain as eager launches, nothing timed (for ncu).
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -36,6 +43,7 @@
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/model_ops.cuh"
 #include "backend/cuda/ops.cuh"
+#include "model/cuda/bench_measure.h"
 #include "model/cuda/llama_cuda.cuh"
 #include "model/cuda/dummy.h"
 
@@ -48,6 +56,19 @@ struct Row {
   std::string what, value, ratio;
 };
 std::vector<Row> g_table;
+bool g_gemv_ab = true;  // --no-gemv-ab: skip the GEMV launch-choice A/B at batch 1
+
+struct NamedTuning {
+  const char* name;
+  GemvTuning t;
+};
+// The first: the defaults (gemv v2's launch choices: no early trigger, 2 KiB prefetched per row).
+const NamedTuning kTunings[] = {
+    {"no trigger, 2K prefetch", {false, 2048}},
+    {"no trigger, no prefetch", {false, 0}},
+    {"trigger, 2K prefetch", {true, 2048}},
+    {"trigger, 8K prefetch", {true, 8192}},
+};
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   char buf[128];
@@ -55,101 +76,23 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   return buf;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-struct Ceilings {
-  double copy_gbs = 0, gemm_tflops = 0;
-};
-
-Result<Ceilings> measure_ceilings(cudaStream_t s) {
-  Ceilings c;
-  const size_t bytes = size_t{2} << 30;
-  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer a, DeviceBuffer::allocate(bytes));
-  FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(bytes));
-  FRUGAL_RETURN_IF_ERROR(fill_random_bf16(a.as<uint16_t>(), bytes / 2, 1, 1.0f, s));
-  cudaEvent_t e0, e1;
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
-  std::vector<double> ms_copy;
-  for (int rep = 0; rep < 4; ++rep) {
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
-    for (int i = 0; i < 5; ++i)
-      FRUGAL_CUDA_RETURN_IF_ERROR(
-          cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, s));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
-    float ms = 0;
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
-    if (rep > 0) ms_copy.push_back(ms / 5);
-  }
-  c.copy_gbs = 2.0 * bytes / (median(ms_copy) * 1e6);
-
-  const int n = 8192;
-  cublasHandle_t h;
-  if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return Internal("cublasCreate failed");
-  (void)cublasSetStream(h, s);
-  // a: two bf16 operands of n*n (1 GiB reused from the copy buffers), c: float n*n in b
-  uint16_t* A = a.as<uint16_t>();
-  uint16_t* B = a.as<uint16_t>() + (size_t)n * n;
-  float* C = b.as<float>();
-  const float alpha = 1.0f, beta = 0.0f;
-  std::vector<double> ms_gemm;
-  for (int rep = 0; rep < 4; ++rep) {
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, s));
-    for (int i = 0; i < 5; ++i) {
-      if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, A, CUDA_R_16BF, n, B,
-                       CUDA_R_16BF, n, &beta, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
-                       CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
-        return Internal("cublasGemmEx failed");
-    }
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, s));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
-    float ms = 0;
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
-    if (rep > 0) ms_gemm.push_back(ms / 5);
-  }
-  (void)cublasDestroy(h);
-  c.gemm_tflops = 2.0 * n * n * (double)n / (median(ms_gemm) * 1e9);
-  (void)cudaEventDestroy(e0);
-  (void)cudaEventDestroy(e1);
-  std::printf("ceiling: cudaMemcpy D2D %.0f GB/s (read+write), cuBLAS bf16 GEMM %d^3 %.0f TFLOP/s\n",
-              c.copy_gbs, n, c.gemm_tflops);
+// The ceilings (model/cuda/bench_measure.h, shared with `frugal bench --device cuda`), printed
+// and added to the table.
+Result<Ceilings> ceilings_row(cudaStream_t s) {
+  FRUGAL_ASSIGN_OR_RETURN(const Ceilings c, measure_ceilings(s));
+  std::printf("ceiling: cudaMemcpy D2D %.0f GB/s (read+write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n",
+              c.copy_gbs, c.gemm_tflops);
   g_table.push_back({"copy D2D GB/s | cuBLAS bf16 GEMM TFLOP/s",
                      fmt("%.0f | %.0f", c.copy_gbs, c.gemm_tflops), "ceilings"});
   return c;
 }
 
-// ms per decode step: `steps` steps in one device-resident loop, median of 3 after a warm-up.
-Result<double> time_decode(LlamaCuda& g, int batch, int ctx, int steps) {
-  std::vector<int32_t> tok((size_t)batch), pos((size_t)batch, ctx);
-  for (int b = 0; b < batch; ++b) tok[(size_t)b] = (int32_t)((b * 7919 + 13) % g.dims().vocab);
-  cudaEvent_t e0, e1;
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e0));
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e1));
-  FRUGAL_RETURN_IF_ERROR(g.decode_loop(tok.data(), pos.data(), batch, 2));  // capture + warm
-  FRUGAL_RETURN_IF_ERROR(g.synchronize());
-  std::vector<double> v;
-  for (int rep = 0; rep < 3; ++rep) {
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e0, g.stream()));
-    FRUGAL_RETURN_IF_ERROR(g.decode_loop(tok.data(), pos.data(), batch, steps));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(e1, g.stream()));
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e1));
-    float ms = 0;
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e0, e1));
-    v.push_back(ms / steps);
-  }
-  (void)cudaEventDestroy(e0);
-  (void)cudaEventDestroy(e1);
-  return median(v);
-}
+// Decode timing: time_decode (model/cuda/bench_measure.h).
 
 // The projections of one batch-1 decode step alone (per layer: fused QKV, o, fused gate|up,
 // down; then the LM head) as our GEMV in one CUDA graph, weights rotated over 4 layer copies
 // (1.7 GB, far past L2): what the step would take with zero cost for everything else.
-Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
+Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c, bool ncu_only = false) {
   struct M { int64_t rows, cols; };
   const M mats[] = {{d.qkv_dim(), d.dim}, {d.dim, d.q_dim()}, {2 * d.hidden, d.dim},
                     {d.dim, d.hidden}};
@@ -199,11 +142,12 @@ Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
   rk.n_heads = d.n_heads;
   rk.n_kv_heads = d.n_kv_heads;
   rk.head_dim = d.head_dim;
+  bool unit = false;  // fused chains: norms folded into the weights (kRmsNormUnit)
   auto fgemv = [&](const uint16_t* wp, int64_t rows, int64_t cols, const float* in, float* out,
                    bool norm, GemvOutput mode) {
     GemvFusedParams f;
     f.gemv = {wp, rows, cols, in, 1, out};
-    f.input = norm ? GemvInput::kRmsNorm : GemvInput::kPlain;
+    f.input = !norm ? GemvInput::kPlain : unit ? GemvInput::kRmsNormUnit : GemvInput::kRmsNorm;
     f.norm_w = normw.as<float>();
     f.output = mode;
     f.rope_kv = &rk;
@@ -235,7 +179,21 @@ Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
                    GemvOutput::kStore);
     return gemv_bf16({head.as<uint16_t>(), d.vocab, d.dim, x.as<float>(), 1, y.as<float>()}, s);
   };
-  for (int fused = 0; fused < 2; ++fused) {
+  const GemvTuning saved = gemv_tuning();
+  if (ncu_only) {  // one eager pass of each chain: plain, then fused with unit norms
+    unit = true;
+    FRUGAL_RETURN_IF_ERROR(chain(false));
+    FRUGAL_RETURN_IF_ERROR(chain(true));
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+    (void)cudaStreamDestroy(s);
+    return Status::Ok();
+  }
+  // chains: 0 plain, 1 fused with norm-weight loads, 2 fused with folded (unit) norms
+  for (const NamedTuning& tu : kTunings)
+  for (int variant = 0; variant < 3; ++variant) {
+    const int fused = variant > 0;
+    unit = variant == 2;
+    set_gemv_tuning(tu.t);
     cudaGraph_t graph;
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     const Status st = chain(fused);
@@ -263,13 +221,15 @@ Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
     (void)cudaEventDestroy(e1);
     const double ms = median(t), bytes = 2.0 * d.matmul_params();
     const double floor_ms = bytes / (c.copy_gbs * 1e6);
-    const char* what = fused ? "fused GEMVs" : "GEMVs";
-    std::printf("%s chain of one b1 decode step (%d x 4 projections + LM head, graph): %.3f ms, "
-                "%.0f GB/s, %.3f of copy\n",
-                what, d.n_layers, ms, bytes / (ms * 1e6), floor_ms / ms);
-    g_table.push_back({std::string("b1 step's ") + what + " alone (graph) ms", fmt("%.3f", ms),
-                       fmt("%.3f of roofline (%.3f ms)", floor_ms / ms, floor_ms)});
+    const char* whats[] = {"GEMVs", "fused GEMVs", "fused GEMVs, unit norms"};
+    const char* what = whats[variant];
+    std::printf("%s chain of one b1 decode step (%d x 4 projections + LM head, graph) [%s]: "
+                "%.3f ms, %.0f GB/s, %.3f of copy\n",
+                what, d.n_layers, tu.name, ms, bytes / (ms * 1e6), floor_ms / ms);
+    g_table.push_back({std::string("chain ") + what + " [" + tu.name + "] ms", fmt("%.3f", ms),
+                       fmt("%.3f of copy (%.3f ms)", floor_ms / ms, floor_ms)});
   }
+  set_gemv_tuning(saved);
   (void)cudaStreamDestroy(s);
   return Status::Ok();
 }
@@ -277,8 +237,94 @@ Status bench_gemv_chain(const LlamaDims& d, const Ceilings& c) {
 Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string& tag, int ctx,
                         int batch, int steps);
 
-Status bench_decode(const LlamaDims& d, const Ceilings& c, bool quick) {
+// Roofline ms of one batch-1 step at ctx (the bytes bench_decode_one counts).
+double floor_of(const LlamaCuda& g, int ctx, int steps, const Ceilings& c) {
+  const LlamaDims& d = g.dims();
+  const double weight_bytes = decode_step_bytes(d, 1, ctx, steps).weights;
+  const double kv = d.kv_bytes_per_token() * (ctx + (steps + 1) / 2.0 + 1);
+  return (weight_bytes + kv + 2.0 * d.vocab * 4) / (c.copy_gbs * 1e6);
+}
+
+// Batch-1 A/B of the attention's L2 prefetch of the o-proj weights (AttnL2Prefetch), same
+// runner: off (the default), where a block issues it, bulk vs per-line, how many bytes, and a
+// control that prefetches the next layer's o-proj (the traffic without its use); off and
+// 32 MiB again last (drift check).
+Status bench_b1_prefetch(LlamaCuda& g, const std::string& tag, int ctx, int steps,
+                         double floor_ms) {
+  const AttnL2Prefetch def = g.options().attn_prefetch;
+  const int64_t o_bytes = g.dims().dim * g.dims().q_dim() * 2;
+  struct V {
+    const char* name;
+    int64_t mib;
+    int at;
+    bool lines;
+    int layer_offset;
+  };
+  const V vs[] = {{"off", 0, 0, false, 0},
+                  {"32M start", 32, 0, false, 0},
+                  {"32M after-issue", 32, 1, false, 0},
+                  {"32M end", 32, 2, false, 0},
+                  {"32M start lines", 32, 0, true, 0},
+                  {"16M start", 16, 0, false, 0},
+                  {"8M start", 8, 0, false, 0},
+                  {"8M end", 8, 2, false, 0},
+                  {"control: next layer's, 32M start", 32, 0, false, 1},
+                  {"control: next layer's, 8M start", 8, 0, false, 1},
+                  {"off (again)", 0, 0, false, 0},
+                  {"32M start (again)", 32, 0, false, 0}};
+  for (const V& v : vs) {
+    AttnL2Prefetch a = def;
+    a.max_bytes = v.mib << 20;
+    a.at = v.at;
+    a.lines = v.lines;
+    a.layer_offset = v.layer_offset;
+    g.set_attn_prefetch(a);
+    FRUGAL_ASSIGN_OR_RETURN(const double ms, time_decode(g, 1, ctx, steps));
+    const double mb = std::min<int64_t>(a.max_bytes, o_bytes) / 1048576.0;
+    const std::string what = tag + (tag.empty() ? "" : " ") + "b1 ctx " + std::to_string(ctx) +
+                             " attn L2 prefetch of o-proj [" + v.name + ", " +
+                             fmt("%.1f", mb) + " MiB of " + fmt("%.1f", o_bytes / 1048576.0) + "]";
+    std::printf("%s: %.3f ms/step, %.3f of roofline\n", what.c_str(), ms, floor_ms / ms);
+    g_table.push_back({what + " ms", fmt("%.3f", ms), fmt("%.3f of roofline", floor_ms / ms)});
+  }
+  g.set_attn_prefetch(def);
+  return Status::Ok();
+}
+
+// Batch-1 A/B of the GEMV launch choices x folded-norm (unit) input x fusion, same runner.
+Status bench_b1_tunings(LlamaCuda& g, const std::string& tag, int ctx, int steps,
+                        double floor_ms) {
+  const GemvTuning saved = gemv_tuning();
+  const LlamaCudaOptions def = g.options();
+  for (int fused = 1; fused >= 0; --fused)
+    for (const NamedTuning& tu : kTunings)
+      for (int unit = 1; unit >= 0; --unit) {
+        if (!fused && !unit) continue;  // unfused: the norms are separate kernels either way
+        // norm loads vs unit norms: measured once, with the first tuning
+        if (!unit && &tu != &kTunings[0]) continue;
+        set_gemv_tuning(tu.t);
+        g.set_fusion(fused, false);
+        g.set_unit_norms(unit);  // also re-captures the graph with the tuning
+        FRUGAL_ASSIGN_OR_RETURN(const double ms, time_decode(g, 1, ctx, steps));
+        const std::string what = tag + (tag.empty() ? "" : " ") + "b1 ctx " +
+                                 std::to_string(ctx) + (fused ? " fused" : " unfused") +
+                                 (fused ? (unit ? " unit-norm" : " norm-loads") : "") + " [" +
+                                 tu.name + "]";
+        std::printf("%s: %.3f ms/step, %.3f of roofline\n", what.c_str(), ms, floor_ms / ms);
+        g_table.push_back({what + " ms", fmt("%.3f", ms), fmt("%.3f of roofline", floor_ms / ms)});
+      }
+  set_gemv_tuning(saved);
+  g.set_fusion(def.fuse_gemv, def.fuse_attention_merge);
+  g.set_unit_norms(true);
+  return Status::Ok();
+}
+
+Status bench_decode(const LlamaDims& d, const Ceilings& c, bool quick, bool b1_only = false) {
   FRUGAL_RETURN_IF_ERROR(bench_gemv_chain(d, c));
+  if (b1_only) {
+    for (int ctx : {1024, 4096}) FRUGAL_RETURN_IF_ERROR(bench_decode_one(d, c, "", ctx, 1, 8));
+    return Status::Ok();
+  }
   const int steps = quick ? 8 : 32;
   const std::vector<int> batches = quick ? std::vector<int>{1, 8} : std::vector<int>{1, 8, 32, 64, 128};
   for (int ctx : {1024, 4096})
@@ -289,7 +335,7 @@ Status bench_decode(const LlamaDims& d, const Ceilings& c, bool quick) {
 
 Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string& tag, int ctx,
                         int batch, int steps) {
-  const double weight_bytes = 2.0 * d.matmul_params() + 4.0 * d.dim * (2 * d.n_layers + 1);
+  const double weight_bytes = decode_step_bytes(d, batch, ctx, steps).weights;
   {
     {
       LlamaCudaOptions o;
@@ -328,12 +374,13 @@ Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string
         g.set_fusion(true, true);
         FRUGAL_ASSIGN_OR_RETURN(ms_merge, time_decode(g, batch, ctx, steps));
         g.set_fusion(def.fuse_gemv, def.fuse_attention_merge);
+        if (g_gemv_ab)
+          FRUGAL_RETURN_IF_ERROR(bench_b1_tunings(g, tag, ctx, steps, floor_of(g, ctx, steps, c)));
+        FRUGAL_RETURN_IF_ERROR(bench_b1_prefetch(g, tag, ctx, steps, floor_of(g, ctx, steps, c)));
       }
       // bytes of one step: weights, K/V read at the mean position, K/V written, logits w+r
-      const double mean_len = ctx + (steps + 1) / 2.0;
-      const double kv = (double)batch * d.kv_bytes_per_token() * (mean_len + 1);
-      const double logits = 2.0 * batch * d.vocab * 4;
-      const double bytes = weight_bytes + kv + logits;
+      const DecodeBytes db = decode_step_bytes(d, batch, ctx, steps);
+      const double kv = db.kv, bytes = db.total();
       const double floor_ms = bytes / (c.copy_gbs * 1e6);
       const double per_seq = 1000.0 / ms, agg = per_seq * batch;
       std::printf("%s%sdecode ctx %5d batch %3d: %8.3f ms/step  %8.1f tok/s/seq  %9.1f tok/s total  "
@@ -379,19 +426,10 @@ Status bench_prefill(const LlamaDims& d, const Ceilings& c, bool quick) {
   std::mt19937 rng(3);
   std::vector<int32_t> tokens((size_t)lens.back());
   for (auto& t : tokens) t = (int32_t)(rng() % d.vocab);
-  const double lin_params = (double)d.matmul_params() - (double)d.vocab * d.dim;
   for (int T : lens) {
-    FRUGAL_RETURN_IF_ERROR(g->prefill(0, tokens.data(), T, 0).status());  // warm-up
-    std::vector<double> v;
-    for (int rep = 0; rep < 3; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
-      FRUGAL_RETURN_IF_ERROR(g->prefill(0, tokens.data(), T, 0).status());
-      v.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                      .count());
-    }
-    const double ms = median(v);
-    const double attn = 4.0 * d.n_heads * d.head_dim * ((double)T * (T + 1) / 2) * d.n_layers;
-    const double flops = 2.0 * lin_params * T + 2.0 * d.vocab * d.dim + attn;
+    FRUGAL_ASSIGN_OR_RETURN(const double ms, time_prefill(*g, tokens.data(), T));
+    const PrefillFlops pf = prefill_flops(d, T);
+    const double attn = pf.attention, flops = pf.total;
     const double tflops = flops / (ms * 1e9);
     std::printf("prefill %5d tokens: %9.2f ms  %9.0f tok/s  %.1f TFLOP/s (attention %.0f%% of "
                 "flops)  %.3f of cuBLAS GEMM rate\n",
@@ -465,10 +503,15 @@ Status bench_prefill_attention(bool quick) {
     f.head_dim = D;
     f.block_size = BS;
     // variant 0: the split-K decode kernel; 1: the FA2 kernel with its automatic tile choice;
-    // 2..4: forced configs 1..3 (64 rows = 4 warps x 16; 128 = 8 x 16; 128 = 4 x 32)
-    for (int variant = 0; variant < 5; ++variant) {
+    // 2..4: forced configs 1..3 (64 rows = 4 warps x 16; 128 = 8 x 16; 128 = 4 x 32);
+    // 5, 6, 7: the wgmma kernel: K/V one tile ahead, + softmax-PV overlap, two tiles ahead
+    for (int variant = 0; variant < 8; ++variant) {
       const bool flash = variant > 0;
-      f.config = variant >= 2 ? variant - 1 : 0;
+      f.config = variant >= 2 && variant <= 4 ? variant - 1 : 0;
+      f.kernel = variant == 5   ? kPrefillWgmma
+                 : variant == 6 ? kPrefillWgmmaOverlap
+                 : variant == 7 ? kPrefillWgmmaDeep
+                                : kPrefillFa2;
       FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
       std::vector<double> t;
       for (int rep = 0; rep < 5; ++rep) {
@@ -483,12 +526,13 @@ Status bench_prefill_attention(bool quick) {
       const double ms = median(t);
       const double flops = 4.0 * H * D * ((double)T * (T + 1) / 2);
       const char* kinds[] = {"split-K decode kernel", "FA2 mma.sync", "FA2 config 1, 4 x 16 rows",
-                             "FA2 config 2, 8 x 16 rows", "FA2 config 3, 4 x 32 rows"};
+                             "FA2 config 2, 8 x 16 rows", "FA2 config 3, 4 x 32 rows",
+                             "wgmma", "wgmma + softmax/PV overlap", "wgmma, 3-stage K/V"};
       std::printf("prefill attention alone T %5d (%s): %.3f ms  %.1f TFLOP/s\n", T,
                   kinds[variant], ms, flops / (ms * 1e9));
-      if (variant <= 1)
-        g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) +
-                               (flash ? " FA2 mma.sync" : " split-K") + " TFLOP/s",
+      if (variant <= 1 || variant >= 5)
+        g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) + " " +
+                               (variant == 0 ? "split-K" : kinds[variant]) + " TFLOP/s",
                            fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
     }
     (void)cudaEventDestroy(e0);
@@ -506,6 +550,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
+    } else if (a == "--no-gemv-ab") {
+      g_gemv_ab = false;
     } else if (i + 1 < argc && a == "--arch") {
       arch = argv[++i];
     } else if (i + 1 < argc && a == "--only") {
@@ -514,10 +560,19 @@ int main(int argc, char** argv) {
                (std::string(argv[i + 1]) == "split" || std::string(argv[i + 1]) == "mma")) {
       // the paged decode attention kernel every step uses (A/B; default mma)
       set_decode_attention_kernel(std::string(argv[++i]) == "mma" ? kDecodeMma : kDecodeSplit);
+    } else if (i + 1 < argc && a == "--prefill-attn" &&
+               (std::string(argv[i + 1]) == "fa2" || std::string(argv[i + 1]) == "wgmma" ||
+                std::string(argv[i + 1]) == "overlap" || std::string(argv[i + 1]) == "deep")) {
+      // the prefill attention kernel of the whole-model prefill (A/B; default: the auto rule)
+      const std::string k = argv[++i];
+      set_prefill_attention_kernel(k == "fa2"     ? kPrefillFa2
+                                   : k == "wgmma" ? kPrefillWgmma
+                                   : k == "deep"  ? kPrefillWgmmaDeep
+                                                  : kPrefillWgmmaOverlap);
     } else {
       std::fprintf(stderr,
-                   "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|prefill|attention]"
-                   " [--decode-attn split|mma]\n");
+                   "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|decode-b1|prefill|attention|ncu]"
+                   " [--no-gemv-ab] [--decode-attn split|mma] [--prefill-attn fa2|wgmma|deep|overlap]\n");
       return 2;
     }
   }
@@ -541,20 +596,26 @@ int main(int argc, char** argv) {
               d.n_kv_heads, d.head_dim, (long long)d.vocab, 2.0 * d.matmul_params() / 1e9);
   cudaStream_t s;
   if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) return 1;
-  auto c = measure_ceilings(s);
+  if (only == "ncu") {  // kernels for ncu: nothing timed, no ceilings
+    const Status st = bench_gemv_chain(d, Ceilings{}, true);
+    if (!st.ok()) std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
+    return st.ok() ? 0 : 1;
+  }
+  auto c = ceilings_row(s);
   if (!c.ok()) {
     std::fprintf(stderr, "error: %s\n", c.status().to_string().c_str());
     return 1;
   }
   Status st = Status::Ok();
   if (only.empty() || only == "decode") st = bench_decode(d, *c, quick);
+  if (only == "decode-b1") st = bench_decode(d, *c, quick, true);
   if (st.ok() && (only.empty() || only == "prefill")) st = bench_prefill(d, *c, quick);
   if (st.ok() && (only.empty() || only == "attention")) st = bench_prefill_attention(quick);
   // Llama-3.1-70B in BF16 (131 GiB of weights) fits one H200 with a small KV cache: batch 1
   // decode at context 1k. Then the bad-input path: with a 64 x 32k KV cache it does not fit.
   auto d70 = dummy_dims("llama-3.1-70b");
-  if (st.ok() && d70.ok() && (only.empty() || only == "decode") && !quick)
-    st = bench_decode_one(*d70, *c, "llama-3.1-70b", 1024, 1, 16);
+  if (st.ok() && d70.ok() && (((only.empty() || only == "decode") && !quick) || only == "decode-b1"))
+    st = bench_decode_one(*d70, *c, "llama-3.1-70b", 1024, 1, only == "decode-b1" ? 8 : 16);
   if (d70.ok()) {
     LlamaCudaOptions o;
     o.max_batch = 64;

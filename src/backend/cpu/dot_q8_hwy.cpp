@@ -17,10 +17,12 @@
 //
 // matvec goes through dot_q8_rows: row tiles of 4 rows per x block (x loads and loop overhead
 // shared, 4 independent accumulators), rows left over through the same code with one row, so a
-// row's sum never depends on the split over threads. On AVX-512 the 4-bit tiles work on two x
-// blocks per 512-bit instruction and build the per-row scales with one gather per 16 groups
-// (RowScales512). dot_q8 (one row per call) is the earlier kernel, kept for the comparison in
-// bench/kernels (FRUGAL_BENCH_Q8ROW=1).
+// row's sum never depends on the split over threads. The tiles build each row's scales with one
+// gather per 16 (AVX-512, RowScales512) or 8 (AVX2, RowScales256) groups. On AVX-512 the 4-bit
+// and the Q8_0 tiles work on two x blocks per 512-bit instruction. Every tile prefetches the rows
+// of a later tile (the scale pass touches all lines of its own rows first); the distance is per
+// format, measured (kPrefetchTiles*). dot_q8 (one row per call) is the earlier kernel, kept for
+// the comparison in bench/kernels (FRUGAL_BENCH_Q8ROW=1).
 #include "backend/cpu/hwy_targets.h"
 
 #include <algorithm>
@@ -118,6 +120,20 @@ HWY_INLINE float BlockScales(const uint16_t* HWY_RESTRICT dh, const uint16_t* HW
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 // ---------------------------------------------------------------------------------------------
 // x86: one x block = one 256-bit vector of 32 bytes.
+
+// Prefetch distance of the row tiles, in tiles ahead (each prefetch targets the same offset in
+// the rows of a later tile), measured 2026-11-30 on the dev VM (frugal_bench_kernels 4096x4096,
+// FRUGAL_BENCH_CPU_TIME=1; distances 1-4, 1 and 2 threads, AVX3_DL and AVX2): Q4_0 / Q4_1 (G = 32)
+// best at 2 (2 threads: 22.0 vs 20.2 GB/s at 1), the G >= 64 formats at 1 (I4_G128 2 threads:
+// 22.3 vs 21.5 at 2; AVX2 1 thread 11.0 vs 10.5), Q8_0 at 1 (2: -3..5%). _MM_HINT_T1 measured
+// 1-5% slower than T0, _MM_HINT_NTA about half the speed.
+// Whole tiles, not bytes: the same byte distances at 2048-wide rows (8192 x 2048: more tiles
+// ahead) measured no faster there (Q4_0 9.8-10.2 vs 9.5-10.9 GB/s) and 5% slower in cache at 576.
+template <int G>
+constexpr int kPrefetchTilesQ4 = G == 32 ? 2 : 1;
+constexpr int kPrefetchTilesQ8_0 = 1;
+
+HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
 HWY_INLINE float HSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -243,7 +259,63 @@ float DotI8RowQ8(const void* row, const ActQ8& xa, int64_t n) {
 // independent (no unrolling over blocks needed to hide the FMA latency), and the per-row scale
 // passes run back to back before the main loop.
 
-// 4-bit groups (layout as in DotQ4Q8), R rows.
+// x's sx summed per group of G (G/32 x blocks), once per tile: the offset term of a group is
+// m_g * sum of its blocks' sx. Returns xa.sx itself for G = 32.
+template <int G>
+HWY_INLINE const float* GroupSx(const ActQ8& xa, int64_t ng, float* HWY_RESTRICT buf) {
+  if constexpr (G == 32) {
+    return xa.sx.data();
+  } else {
+    constexpr int kSub = G / kActBlock;
+    for (int64_t g = 0; g < ng; ++g) {
+      float t = 0.0f;
+      for (int j = 0; j < kSub; ++j) t += xa.sx[(size_t)(g * kSub + j)];
+      buf[g] = t;
+    }
+    return buf;
+  }
+}
+
+// The per-row scale pass of the 256-bit tiles, as RowScales512 below with 8-lane gathers: one
+// AVX2 gather per 8 groups reads the 32 bits at each group's first byte (fp16 d in the low half,
+// an asymmetric group's fp16 m in the high half); the halves are packed with a byte shuffle and
+// converted by F16C. G = 32: out[k] = d_k * dx_k per x block; G >= 64: out[g] = d_g (the main
+// loop multiplies by dx; spreading d_g * dx_k over the blocks here instead measured no faster in
+// cache and 4% slower from DRAM for I4_G128, 2026-11-30). With kOffset, returns sum_g m_g * sxg[g] (m = -8 d when symmetric);
+// else 0 (Q8_0: no offset). Replaces a pass that stored fp16 scales and reloaded them as
+// vectors (store-forwarding stalls, as on AVX-512 before).
+template <int G, int kBytes, bool kAsym, bool kOffset>
+HWY_INLINE float RowScales256(const uint8_t* HWY_RESTRICT w, int64_t ng, const float* HWY_RESTRICT dx,
+                              const float* HWY_RESTRICT sxg, float* HWY_RESTRICT out) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i idx = _mm256_mullo_epi32(lane, _mm256_set1_epi32(kBytes));
+  // Per 128-bit half: bytes 0-1, 4-5, 8-9, 12-13 (the low 16 bits of each lane) to bytes 0-7,
+  // and bytes 2-3, 6-7, ... (the high 16 bits) to bytes 8-15.
+  const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  __m256 macc = _mm256_setzero_ps();
+  for (int64_t g = 0; g < ng; g += 8) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::min<int64_t>(ng - g, 8)), lane);
+    const __m256i raw = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(),
+                                                    reinterpret_cast<const int*>(w + g * kBytes), idx, m, 1);
+    const __m256i p = _mm256_shuffle_epi8(raw, pick);
+    // [d0..d3 | m0..m3] [d4..d7 | m4..m7] -> d0..d7 and m0..m7.
+    __m256 d = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+    if constexpr (kOffset) {
+      const __m256 mv =
+          kAsym ? _mm256_cvtph_ps(_mm_unpackhi_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)))
+                : d;
+      macc = _mm256_fmadd_ps(mv, _mm256_maskload_ps(sxg + g, m), macc);
+    }
+    if (G == 32) d = _mm256_mul_ps(d, _mm256_maskload_ps(dx + g, m));
+    _mm256_maskstore_ps(out + g, m, d);
+  }
+  if constexpr (!kOffset) return 0.0f;
+  const float mt = HSum(macc);
+  return kAsym ? mt : -8.0f * mt;
+}
+
+// 4-bit groups (layout as in DotQ4Q8), R rows, 256-bit (the AVX2 target).
 template <int G, bool kAsym, int R>
 HWY_INLINE void DotQ4Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
                             float* HWY_RESTRICT y) {
@@ -251,39 +323,46 @@ HWY_INLINE void DotQ4Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ
   constexpr int kQs = kAsym ? 4 : 2;
   constexpr int kSub = G / kActBlock;
   const int64_t nb = n / kActBlock, ng = n / G;
-  const RowScratch sc = GetRowScratch(nb * R);
+  const RowScratch sc = GetRowScratch(nb * R + nb);
+  const float* dx = xa.d.data();
+  const float* sxg = GroupSx<G>(xa, ng, sc.f0 + nb * R);
   float offset[R];
-  for (int r = 0; r < R; ++r) {
-    GatherHalfScales<G, kBytes, kAsym>(w + r * rb, n, sc.dh, sc.mh);
-    offset[r] = BlockScales(sc.dh, kAsym ? sc.mh : nullptr, -8.0f, xa, nb, sc.f0 + r * nb);
-  }
+  for (int r = 0; r < R; ++r)
+    offset[r] = RowScales256<G, kBytes, kAsym, true>(w + r * rb, ng, dx, sxg, sc.f0 + r * nb);
   const int8_t* xq = xa.q.data();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t g = 0; g < ng; ++g) {
     const uint8_t* qs0 = w + g * kBytes + kQs;
-    // Prefetch the rows two tiles ahead at this offset: the scale pass touches every line of a
-    // tile's rows up front, so prefetching within the current rows (as before) left the next
-    // tiles' misses to be taken in that pass, serialized with compute (one tile ahead measured
-    // less than two for Q4_0).
-    if (G >= 64 || (g & 3) == 0) {  // one prefetch per row per ~64 bytes
+    // Prefetch the rows kPrefetchTilesQ4 tiles ahead at this offset: the scale pass touches
+    // every line of a tile's rows up front, so prefetching within the current rows (as before
+    // session 3) left the next tiles' misses to be taken in that pass, serialized with compute.
+    // At most 64 bytes apart so that no line is skipped: every group for G >= 64 (34+ bytes),
+    // every other one for G = 32 (36 / 40 bytes; every 4th, as before, skipped 1 line in 9 for
+    // Q4_0 and 1 in 5 for Q4_1).
+    if (G >= 64 || (g & 1) == 0) {
       for (int r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(qs0 + (r + 2 * R) * rb), _MM_HINT_T0);
+        Prefetch(qs0 + (r + kPrefetchTilesQ4<G> * R) * rb);
     }
     for (int j = 0; j < kSub; ++j) {
       const int64_t k = g * kSub + j;
       const __m256i xk = LoadBlock(xq + k * kActBlock);
+      const __m256 dxk = _mm256_set1_ps(dx[k]);  // G >= 64 only
       for (int r = 0; r < R; ++r) {
         const uint8_t* qs = qs0 + r * rb;
+        const float* f = sc.f0 + r * nb;
         __m256i q;
+        __m256 scale;
         if constexpr (G == 32) {
           q = NibblesToBytes16(qs);
+          scale = _mm256_set1_ps(f[k]);
         } else {
           const __m256i raw = LoadBlock(qs + 32 * (j % (G / 64)));
           q = _mm256_and_si256(j < G / 64 ? raw : _mm256_srli_epi16(raw, 4), m4);
+          scale = _mm256_mul_ps(_mm256_set1_ps(f[g]), dxk);
         }
-        acc[r] = _mm256_fmadd_ps(DotU8S8(q, xk), _mm256_set1_ps(sc.f0[r * nb + k]), acc[r]);
+        acc[r] = _mm256_fmadd_ps(DotU8S8(q, xk), scale, acc[r]);
       }
     }
   }
@@ -334,7 +413,7 @@ HWY_INLINE __m512i NibblePair(const uint8_t* qs, int j) {
 // them as vectors stalls on store forwarding). G = 32: out[k] = d_k * dx_k for every x block.
 // G >= 64: out[g] = d_g per group (the main loop multiplies by the x blocks' dx). Returns the
 // offset term sum_g m_g * sxg[g] (m = -8 d when symmetric; sxg = x's sx summed per group).
-template <int G, int kBytes, bool kAsym>
+template <int G, int kBytes, bool kAsym, bool kOffset = true>
 HWY_INLINE float RowScales512(const uint8_t* HWY_RESTRICT w, int64_t ng, const float* HWY_RESTRICT dx,
                               const float* HWY_RESTRICT sxg, float* HWY_RESTRICT out) {
   const __m512i idx = _mm512_mullo_epi32(
@@ -345,10 +424,11 @@ HWY_INLINE float RowScales512(const uint8_t* HWY_RESTRICT w, int64_t ng, const f
     const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, w + g * kBytes, 1);
     __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
     const __m512 mv = kAsym ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : d;
-    macc = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(m, sxg + g), macc);
+    if constexpr (kOffset) macc = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(m, sxg + g), macc);
     if (G == 32) d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, dx + g));
     _mm512_mask_storeu_ps(out + g, m, d);
   }
+  if constexpr (!kOffset) return 0.0f;
   const float mt = _mm512_reduce_add_ps(macc);
   return kAsym ? mt : -8.0f * mt;
 }
@@ -362,16 +442,7 @@ HWY_INLINE void DotQ4Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const A
   const int64_t nb = n / kActBlock, ng = n / G;
   const RowScratch sc = GetRowScratch(nb * R + nb);
   const float* dx = xa.d.data();
-  const float* sxg = xa.sx.data();
-  if constexpr (G > 32) {  // x's sx summed per group, shared by the R rows
-    float* s = sc.f0 + nb * R;
-    for (int64_t g = 0; g < ng; ++g) {
-      float t = 0.0f;
-      for (int j = 0; j < kSub; ++j) t += xa.sx[(size_t)(g * kSub + j)];
-      s[g] = t;
-    }
-    sxg = s;
-  }
+  const float* sxg = GroupSx<G>(xa, ng, sc.f0 + nb * R);  // shared by the R rows
   float offset[R];
   for (int r = 0; r < R; ++r)
     offset[r] = RowScales512<G, kBytes, kAsym>(w + r * rb, ng, dx, sxg, sc.f0 + r * nb);
@@ -383,10 +454,10 @@ HWY_INLINE void DotQ4Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const A
     const int64_t g = k / kSub;
     const int j = (int)(k % kSub);
     const uint8_t* qs0 = w + g * kBytes + kQs;
-    {  // every step (<= 36 bytes per row): every line of the rows two tiles ahead (see the
-       // 256-bit tile); 2026-11-30 dev VM: decode/roofline q4_0 0.64 -> ~0.8, i4_g128 0.66 -> ~0.85
+    {  // every step (<= 36 bytes per row): every line of the rows kPrefetchTilesQ4 tiles ahead
+       // (see the 256-bit tile); session 3: decode/roofline q4_0 0.64 -> ~0.8, i4_g128 0.66 -> ~0.85
       for (int r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(qs0 + (r + 2 * R) * rb), _MM_HINT_T0);
+        Prefetch(qs0 + (r + kPrefetchTilesQ4<G> * R) * rb);
     }
     const __m512i xk = _mm512_loadu_si512(xq + k * kActBlock);
     // G >= 64: [dx_k x 8 | dx_k+1 x 8], shared by the R rows, times the row's group d.
@@ -424,22 +495,82 @@ HWY_INLINE void DotQ8_0Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const Ac
                               float* HWY_RESTRICT y) {
   const int64_t nb = n / kQK;
   const RowScratch sc = GetRowScratch(nb * R);
-  for (int r = 0; r < R; ++r) {
-    GatherHalfScales<kQK, (int)sizeof(BlockQ8_0), false>(w + r * rb, n, sc.dh, nullptr);
-    BlockScales(sc.dh, nullptr, 0.0f, xa, nb, sc.f0 + r * nb);
-  }
+  for (int r = 0; r < R; ++r)
+    RowScales256<kQK, (int)sizeof(BlockQ8_0), false, false>(w + r * rb, nb, xa.d.data(), nullptr, sc.f0 + r * nb);
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t k = 0; k < nb; ++k) {
     const __m256i xk = LoadBlock(xa.q.data() + k * kActBlock);
     for (int r = 0; r < R; ++r) {
       const uint8_t* qs = w + r * rb + k * (int64_t)sizeof(BlockQ8_0) + 2;
-      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(qs + R * rb), _MM_HINT_T0);  // next tile
+      Prefetch(qs + kPrefetchTilesQ8_0 * R * rb);  // every 34 bytes: 2026-11-30 +1..5% over every 68
       acc[r] = _mm256_fmadd_ps(DotS8S8(LoadBlock(qs), xk), _mm256_set1_ps(sc.f0[r * nb + k]), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) y[r] = HSum(acc[r]);
 }
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// Q8_0, 512-bit: two x blocks (k, k + 1) per instruction, each row's two 32-byte qs loaded into
+// the halves of one register. Signed x signed: with VNNI, w + 128 (= w xor 0x80, unsigned) times
+// x through vpdpbusd whose accumulator starts at -128 * (x's 4-byte sums), computed once per
+// step for all R rows, so the int32 sums are exact; without VNNI, |w| x sign(x, w) as on AVX2
+// (AVX-512 has no vpsignb: a masked negate).
+template <int R>
+HWY_INLINE void DotQ8_0Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
+                                 float* HWY_RESTRICT y) {
+  constexpr int64_t kB = (int64_t)sizeof(BlockQ8_0);
+  const int64_t nb = n / kQK;
+  const RowScratch sc = GetRowScratch(nb * R);
+  for (int r = 0; r < R; ++r)
+    RowScales512<kQK, (int)kB, false, false>(w + r * rb, nb, xa.d.data(), nullptr, sc.f0 + r * nb);
+  const int8_t* xq = xa.q.data();
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  auto dot = [&](__m512i wv, __m512i xk, __m512i negc) {
+#if HWY_TARGET == HWY_AVX3_DL
+    return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(negc, _mm512_xor_si512(wv, _mm512_set1_epi8((char)0x80)), xk));
+#else
+    (void)negc;
+    const __m512i sx = _mm512_mask_sub_epi8(xk, _mm512_movepi8_mask(wv), _mm512_setzero_si512(), xk);
+    return _mm512_cvtepi32_ps(_mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(wv), sx), _mm512_set1_epi16(1)));
+#endif
+  };
+  auto neg_c = [](__m512i xk) {
+#if HWY_TARGET == HWY_AVX3_DL
+    return _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), xk));
+#else
+    (void)xk;
+    return _mm512_setzero_si512();
+#endif
+  };
+  int64_t k = 0;
+  for (; k + 2 <= nb; k += 2) {
+    const __m512i xk = _mm512_loadu_si512(xq + k * kActBlock);
+    const __m512i negc = neg_c(xk);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* qs = w + r * rb + k * kB + 2;
+      Prefetch(qs + kPrefetchTilesQ8_0 * R * rb);  // both lines of the step's 68 bytes
+      Prefetch(qs + 64 + kPrefetchTilesQ8_0 * R * rb);
+      const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(LoadBlock(qs)), LoadBlock(qs + kB), 1);
+      const float* f = sc.f0 + r * nb;
+      const __m512 scale = _mm512_mask_broadcastss_ps(_mm512_set1_ps(f[k]), 0xFF00, _mm_load_ss(f + k + 1));
+      acc[r] = _mm512_fmadd_ps(dot(wv, xk, negc), scale, acc[r]);
+    }
+  }
+  if (k < nb) {  // a last, odd x block: the upper lanes stay as they are
+    const __m512i xk = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq + k * kActBlock);
+    const __m512i negc = neg_c(xk);
+    for (int r = 0; r < R; ++r) {
+      const __m512i wv = _mm512_castsi256_si512(LoadBlock(w + r * rb + k * kB + 2));
+      acc[r] = _mm512_mask3_fmadd_ps(dot(_mm512_maskz_mov_epi64(0x0F, wv), xk, negc),
+                                     _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+#endif
 
 // Rows left over after the 4-row tiles go through the same code with R = 1: each row's sum is
 // accumulated in the same order either way, so y does not depend on how rows were split over
@@ -462,8 +593,15 @@ void DotQ4Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, in
 void DotQ8_0Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
   const uint8_t* w = static_cast<const uint8_t*>(rows);
   int64_t r = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // 2026-11-30 dev VM (4096x4096, CPU-time GB/s): in cache 34.3-35.8 vs 32.7-33.5 for the 256-bit
+  // tile; from DRAM at 2 threads 26.2-27.1 vs 25.4-25.9.
+  for (; r + kTileRows <= nrows; r += kTileRows) DotQ8_0Q8Tile512<kTileRows>(w + r * rb, rb, xa, n, y + r);
+  for (; r < nrows; ++r) DotQ8_0Q8Tile512<1>(w + r * rb, rb, xa, n, y + r);
+#else
   for (; r + kTileRows <= nrows; r += kTileRows) DotQ8_0Q8Tile<kTileRows>(w + r * rb, rb, xa, n, y + r);
   for (; r < nrows; ++r) DotQ8_0Q8Tile<1>(w + r * rb, rb, xa, n, y + r);
+#endif
 }
 
 #else  // the scalar target

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/row_dot.h"
 #include "backend/cpu/w8a8_kernels.h"
@@ -19,7 +20,15 @@ constexpr int64_t kBlockBytes = 256 * 1024;  // weight rows per L2-resident bloc
 }  // namespace
 
 void matmul_i8_token(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool) {
-  kern::matmul_i8_token_with(kern::all_w8a8_kernel_sets().front(), W, X, n_tokens, Y, pool);
+  const auto& sets = kern::all_w8a8_kernel_sets();
+  const kern::W8A8KernelSet* ks = &sets.back();  // the best one at or below the ISA cap (cpu_isa.h)
+  for (const kern::W8A8KernelSet& s : sets) {
+    if (s.target >= kern::kernel_target_cap()) {
+      ks = &s;
+      break;
+    }
+  }
+  kern::matmul_i8_token_with(*ks, W, X, n_tokens, Y, pool);
 }
 
 namespace kern {

@@ -3,6 +3,8 @@
 #include "backend/cpu/hwy_targets.h"  // first: Highway config, same as the kernel files
 #include "backend/cpu/matvec_kernels.h"
 
+#include <atomic>
+
 #include "hwy/targets.h"
 
 namespace frugal::cpu::kern {
@@ -21,6 +23,21 @@ const std::vector<KernelSet>& all_kernel_sets() {
     return v;
   }();
   return sets;
+}
+
+namespace {
+std::atomic<int64_t> g_target_cap{0};
+}  // namespace
+
+int64_t kernel_target_cap() { return g_target_cap.load(std::memory_order_relaxed); }
+void set_kernel_target_cap(int64_t target_bit) { g_target_cap.store(target_bit, std::memory_order_relaxed); }
+
+const KernelSet& best_kernel_set() {
+  const auto& sets = all_kernel_sets();
+  const int64_t cap = kernel_target_cap();
+  for (const KernelSet& ks : sets)
+    if (ks.target >= cap) return ks;
+  return sets.back();
 }
 
 }  // namespace frugal::cpu::kern

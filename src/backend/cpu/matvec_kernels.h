@@ -68,9 +68,14 @@ struct KernelSet {
 };
 
 // Every target compiled in and supported by this CPU, best first (never empty: the scalar
-// fallback is always there). The first one is what matvec uses.
+// fallback is always there), whatever the ISA cap (cpu_isa.h).
 const std::vector<KernelSet>& all_kernel_sets();
-inline const KernelSet& best_kernel_set() { return all_kernel_sets().front(); }
+// What matvec uses: the best set at or below the ISA cap (the first one without a cap).
+const KernelSet& best_kernel_set();
+// The cap as a Highway target bit: kernels use the best target t with t >= cap (a lower bit is a
+// better target; 0 = no cap). Set through cpu::set_cpu_isa.
+int64_t kernel_target_cap();
+void set_kernel_target_cap(int64_t target_bit);
 
 // matvec (ops.h) with an explicit kernel set.
 void matvec_with(const KernelSet& ks, const TensorView& W, const float* x, float* y,

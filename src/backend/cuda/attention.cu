@@ -5,6 +5,7 @@
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/attention_decode_mma.cuh"
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 
@@ -15,6 +16,7 @@ namespace {
 constexpr int kThreads = 128;  // 4 warps per split block
 constexpr int kUnroll = 4;     // positions per row group whose K/V loads are issued together
 constexpr int kMergeThreads = 256;
+constexpr int kMergeInFlight = 4;  // acc rows (16 B) per merge thread loaded before the weights
 constexpr int kTableCache = 256;  // block-table entries a split block stages in shared memory
 constexpr int kMaxSplits = 8192;  // merge kernel's shared memory: (kMaxSplits + 256) floats
 constexpr float kLog2e = 1.4426950408889634f;
@@ -39,6 +41,11 @@ template <int D, int MAXG>
 __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
     paged_decode_split_kernel(PagedDecodeParams p, int split_size, int n_splits,
                               int block_shift) {
+  // Optional L2 prefetch of the next kernel's weights (PagedDecodeParams::l2_prefetch): at the
+  // start (kPrefetchAtStart / kPrefetchAfterIssue) or after the K/V loop (kPrefetchAtEnd).
+  const bool prefetch_end = p.l2_prefetch_bytes && p.l2_prefetch_at == kPrefetchAtEnd;
+  if (p.l2_prefetch_bytes && !prefetch_end)
+    l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
   wait_prior_grid();
   constexpr int LANES = D / 8;              // lanes per row group
   constexpr int RPW = 32 / LANES;           // row groups per warp
@@ -47,7 +54,10 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
   const int G = p.n_heads / p.n_kv_heads;
   const int seq_len = p.seq_lens[seq];
   const int start = split * split_size;
-  if (start >= seq_len) return;  // the merge reads only splits that start inside the sequence
+  if (start >= seq_len) {  // the merge reads only splits that start inside the sequence
+    if (prefetch_end) l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
+    return;
+  }
   const int end = min(seq_len, start + split_size);
 
   const int lane = threadIdx.x & 31;
@@ -150,6 +160,7 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
     }
   }
 
+  if (prefetch_end) l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
   // Merge the NRG row-group states of the block.
   __shared__ float sm_m[NRG][MAXG], sm_l[NRG][MAXG];
   __shared__ float sm_acc[NRG][MAXG][D];
@@ -265,25 +276,42 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
 }
 
 // grid (n_heads, n_seqs), kMergeThreads threads: out = sum_i w_i acc_i / sum_i w_i l_i with
-// w_i = 2^(m_i - M). All loads of a step are independent (a serial loop over splits would pay
-// one memory latency per split). Dynamic shared memory: n_splits weights + kMergeThreads floats.
+// w_i = 2^(m_i - M). Thread (group, c) owns dimensions 4c..4c+3 of splits group, group + NG, ...
+// (NG = kMergeThreads / (D / 4) split groups, 16-byte loads); its first kMergeInFlight acc rows
+// are loaded before M and the weights are known, so at batch 1 (tens of splits) the partials
+// cost one memory latency, not one per loop step. Dynamic shared memory: n_splits weights.
+template <int D>
 __global__ void __launch_bounds__(kMergeThreads)
     paged_decode_merge_kernel(PagedDecodeParams p, int split_size, int n_splits) {
+  // No allow_dependent_launch() here: with it the next kernel's blocks took SM slots early and
+  // the d 64 batch-64 A/B got 5-13 % slower (2026-11-30, frugal_cuda_bench graph + PDL).
   wait_prior_grid();
-  extern __shared__ float sh[];
-  float* w = sh;                  // [n_splits]
-  float* part_acc = sh + n_splits;  // [kMergeThreads]
+  constexpr int C = D / 4;               // float4 columns of a row
+  constexpr int NG = kMergeThreads / C;  // split groups
+  constexpr int IN = kMergeInFlight;
+  extern __shared__ float w[];           // [n_splits]
   __shared__ float red[kMergeThreads / 32];
-  __shared__ float bcast;
+  __shared__ float4 part[NG][C];
+  __shared__ float bcast[2];
   const int h = blockIdx.x, seq = blockIdx.y, tid = threadIdx.x, lane = tid & 31;
-  const int D = p.head_dim;
+  const int grp = tid / C, c = tid % C;
   const int used = (p.seq_lens[seq] + split_size - 1) / split_size;
   const int64_t first = ((int64_t)seq * p.n_heads + h) * n_splits;
   const float* ws_acc = static_cast<const float*>(p.workspace);
-  const float* ws_ml = ws_acc + (int64_t)p.n_seqs * p.n_heads * n_splits * D;
+  const float2* ws_ml =
+      reinterpret_cast<const float2*>(ws_acc + (int64_t)p.n_seqs * p.n_heads * n_splits * D);
+  const float4* acc4 = reinterpret_cast<const float4*>(ws_acc + first * D) + c;
 
-  float x = -INFINITY;  // 1. M = max of the partial maxima
-  for (int i = tid; i < used; i += kMergeThreads) x = fmaxf(x, ws_ml[(first + i) * 2]);
+  float4 a[IN];  // the first round of acc rows, in flight during steps 1 and 2
+#pragma unroll
+  for (int k = 0; k < IN; ++k) {
+    const int i = grp + k * NG;
+    a[k] = i < used ? acc4[(int64_t)i * C] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  // 1. M = max of the partial maxima
+  const float2 ml0 = tid < used ? ws_ml[first + tid] : make_float2(-INFINITY, 0.0f);
+  float x = ml0.x;
+  for (int i = tid + kMergeThreads; i < used; i += kMergeThreads) x = fmaxf(x, ws_ml[first + i].x);
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, off));
   if (lane == 0) red[tid >> 5] = x;
@@ -291,40 +319,71 @@ __global__ void __launch_bounds__(kMergeThreads)
   if (tid == 0) {
     float M = -INFINITY;
     for (int i = 0; i < kMergeThreads / 32; ++i) M = fmaxf(M, red[i]);
-    bcast = M;
+    bcast[0] = M;
   }
-  __syncthreads();
-  const float M = bcast;
-  float lsum = 0.0f;  // 2. weights and L = sum w_i l_i
-  for (int i = tid; i < used; i += kMergeThreads) {
-    const float wi = exp2f(ws_ml[(first + i) * 2] - M);
+  __syncthreads();  // bcast[0] set; red[] free again
+  const float M = bcast[0];
+  // 2. weights and L = sum w_i l_i
+  float lsum = 0.0f;
+  if (tid < used) {
+    const float wi = exp2f(ml0.x - M);
+    w[tid] = wi;
+    lsum = wi * ml0.y;
+  }
+  for (int i = tid + kMergeThreads; i < used; i += kMergeThreads) {
+    const float2 ml = ws_ml[first + i];
+    const float wi = exp2f(ml.x - M);
     w[i] = wi;
-    lsum += wi * ws_ml[(first + i) * 2 + 1];
+    lsum += wi * ml.y;
   }
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) lsum += __shfl_xor_sync(0xffffffffu, lsum, off);
-  __syncthreads();  // w[] complete; red[] free again
   if (lane == 0) red[tid >> 5] = lsum;
-  __syncthreads();
+  __syncthreads();  // w[] and red[] complete
+  // 3. this thread's weighted sum: the first round from registers, then rounds of IN loads
+  float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+  auto add = [&](const float4& v, int i) {
+    const float wi = w[i];
+    sum.x += wi * v.x;
+    sum.y += wi * v.y;
+    sum.z += wi * v.z;
+    sum.w += wi * v.w;
+  };
+#pragma unroll
+  for (int k = 0; k < IN; ++k)
+    if (grp + k * NG < used) add(a[k], grp + k * NG);
+  for (int i0 = grp + IN * NG; i0 < used; i0 += IN * NG) {
+#pragma unroll
+    for (int k = 0; k < IN; ++k) {
+      const int i = i0 + k * NG;
+      a[k] = i < used ? acc4[(int64_t)i * C] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int k = 0; k < IN; ++k)
+      if (i0 + k * NG < used) add(a[k], i0 + k * NG);
+  }
+  part[grp][c] = sum;
   if (tid == 0) {
     float L = 0.0f;
     for (int i = 0; i < kMergeThreads / 32; ++i) L += red[i];
-    bcast = L;
+    bcast[1] = L;
   }
-  // 3. acc: thread (part, d) sums splits part, part + parts, ...
-  const int parts = kMergeThreads / D;
-  const int d = tid % D, part = tid / D;
-  float a = 0.0f;
-  if (part < parts) {
-#pragma unroll 4
-    for (int i = part; i < used; i += parts) a += w[i] * ws_acc[(first + i) * D + d];
-  }
-  part_acc[tid] = a;
   __syncthreads();
-  if (tid < D) {
-    float A = 0.0f;
-    for (int k = 0; k < parts; ++k) A += part_acc[k * D + tid];
-    p.out[((int64_t)seq * p.n_heads + h) * D + tid] = A / bcast;
+  if (tid < C) {
+    float4 t = part[0][tid];
+    for (int g = 1; g < NG; ++g) {
+      const float4 u = part[g][tid];
+      t.x += u.x;
+      t.y += u.y;
+      t.z += u.z;
+      t.w += u.w;
+    }
+    const float inv_l = 1.0f / bcast[1];
+    float* o = p.out + ((int64_t)seq * p.n_heads + h) * D + 4 * tid;
+    o[0] = t.x * inv_l;
+    o[1] = t.y * inv_l;
+    o[2] = t.z * inv_l;
+    o[3] = t.w * inv_l;
   }
 }
 
@@ -386,6 +445,10 @@ Status check_params(const PagedDecodeParams& p, const char* who, bool fast) {
       return InvalidArgument(w + ": K/V caches must be 16-byte aligned");
     if (p.split_size < 0 || p.split_size % 32 != 0)
       return InvalidArgument(w + ": split_size must be a multiple of 32");
+    if (p.l2_prefetch_bytes && (!p.l2_prefetch || reinterpret_cast<uintptr_t>(p.l2_prefetch) % 16))
+      return InvalidArgument(w + ": l2_prefetch must be a non-null, 16-byte aligned pointer");
+    if (p.l2_prefetch_at < kPrefetchAtStart || p.l2_prefetch_at > kPrefetchAtEnd)
+      return InvalidArgument(w + ": l2_prefetch_at " + std::to_string(p.l2_prefetch_at));
   } else if (p.head_dim < 1 || p.head_dim > 1024) {
     return InvalidArgument(w + ": head_dim " + std::to_string(p.head_dim) + " outside 1..1024");
   }
@@ -426,11 +489,6 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
   FRUGAL_RETURN_IF_ERROR(check_params(p, "plan_paged_decode", true));
   PagedDecodePlan plan;
   plan.kernel = p.kernel == kDecodeAuto ? t_decode_kernel : p.kernel;
-  // Auto at head_dim != 128 stays on the CUDA-core kernel: on SmolLM2 (d 64, 9:3 heads) the
-  // mma kernel's prefill logits through the cuBLAS path were 0.028 rel L2 from the bf16 CPU
-  // engine vs 0.005 with the split kernel (2026-11-30, not yet understood; random-data tests
-  // at d 64 pass at 1e-4). d 128 (the 8B/70B shapes) is where the mma kernel was measured.
-  if (p.kernel == kDecodeAuto && p.head_dim != 128) plan.kernel = kDecodeSplit;
   if (plan.kernel != kDecodeSplit && plan.kernel != kDecodeMma)
     return InvalidArgument("plan_paged_decode: kernel " + std::to_string(plan.kernel) +
                            " (0 auto, 1 split, 2 mma)");
@@ -449,7 +507,7 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
                          : (G <= 4 ? (const void*)paged_decode_split_kernel<128, 4>
                                    : (const void*)paged_decode_split_kernel<128, 8>);
     if (plan.kernel == kDecodeMma) {
-      FRUGAL_ASSIGN_OR_RETURN(per_sm, paged_decode_mma_blocks_per_sm(p.head_dim));
+      FRUGAL_ASSIGN_OR_RETURN(per_sm, paged_decode_mma_blocks_per_sm(p.head_dim, G));
     } else {
       FRUGAL_CUDA_RETURN_IF_ERROR(
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, 0));
@@ -458,7 +516,12 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
     const int64_t units = (int64_t)p.n_seqs * p.n_kv_heads;
     const int64_t splits_wanted = std::max<int64_t>(1, slots / units);
     int64_t size = (p.max_seq_len + splits_wanted - 1) / splits_wanted;
-    size = std::max<int64_t>(32, (size + 31) / 32 * 32);
+    // The mma kernel: at least 128 positions per split (4 warps x 2 tiles of 16, its pipeline
+    // depth) so that short contexts at small batch give fewer, fuller blocks and fewer partials
+    // to merge rather than blocks with idle warps (batch 1, ctx 1k: 8 splits of 128, not 32
+    // of 32).
+    const int64_t min_size = plan.kernel == kDecodeMma ? 128 : 32;
+    size = std::max<int64_t>(min_size, (size + 31) / 32 * 32);
     plan.split_size = (int)size;
   }
   if ((int64_t)p.max_seq_len > (int64_t)plan.split_size * kMaxSplits) {
@@ -491,12 +554,9 @@ Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
   }
   if (plan.kernel == kDecodeSplit && p.split_counters && fused_merge_fits(p, plan))
     return Status::Ok();  // merged in-kernel
-  const size_t merge_smem = ((size_t)plan.n_splits + kMergeThreads) * sizeof(float);
-  if (merge_smem > 48 * 1024) {
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-        paged_decode_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)merge_smem));
-  }
-  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(paged_decode_merge_kernel,
+  const size_t merge_smem = (size_t)plan.n_splits * sizeof(float);  // <= kMaxSplits floats
+  auto* merge = p.head_dim == 64 ? paged_decode_merge_kernel<64> : paged_decode_merge_kernel<128>;
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(merge,
                                             dim3(p.n_heads, p.n_seqs), dim3(kMergeThreads),
                                             merge_smem, stream, p, plan.split_size,
                                             plan.n_splits));

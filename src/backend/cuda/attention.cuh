@@ -45,10 +45,24 @@ struct PagedDecodeParams {
   int32_t* split_counters = nullptr;
   // Which split kernel: kDecodeAuto (the thread's default, see set_decode_attention_kernel),
   // kDecodeSplit (v4: CUDA cores) or kDecodeMma (tensor cores, attention_decode_mma.cu: q and
-  // the probabilities as bf16 hi + lo pairs, so float-level accuracy; ignores split_counters
-  // and always merges with the merge kernel).
+  // the probabilities as three bf16 terms each, so the float kernel's accuracy; ignores
+  // split_counters and always merges with the merge kernel).
   int kernel = 0;
+  // Optional: a read-only range the next kernel reads (batch-1 decode: the layer's o-proj
+  // matrix), prefetched into L2 by the split kernel's blocks, each its slice
+  // (backend/cuda/l2_prefetch.cuh), fire-and-forget, while the attention leaves DRAM nearly
+  // idle. The output does not change. 16-byte aligned; the bytes past the last multiple of 16
+  // are not prefetched. l2_prefetch_at: where a block issues its slice (kPrefetchAtStart:
+  // before waiting for the previous kernel; kPrefetchAfterIssue: after its first K/V tile loads
+  // (the mma kernel; the split kernel: at start); kPrefetchAtEnd: after its K/V loop).
+  // l2_prefetch_lines: prefetch.global.L2 per 128-byte line instead of bulk prefetches.
+  const void* l2_prefetch = nullptr;
+  size_t l2_prefetch_bytes = 0;
+  int l2_prefetch_at = 0;
+  bool l2_prefetch_lines = false;
 };
+
+constexpr int kPrefetchAtStart = 0, kPrefetchAfterIssue = 1, kPrefetchAtEnd = 2;
 
 constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2;
 // Per host thread: the kernel kDecodeAuto means (kDecodeMma unless set), for A/B benchmarks.
@@ -64,8 +78,9 @@ int decode_attention_kernel();
 // The mma kernel (kDecodeMma): the same grid and partials; each warp streams its own 16-position
 // K/V tiles of the split through the block table with cp.async into a 3-stage shared-memory
 // pipeline and computes S = q K^T and O += P V with mma.sync m16n8k16 (rows 0..7: the query
-// group's bf16 parts, rows 8..15: the bf16 remainders), online softmax in registers; the
-// block's warps merge in shared memory.
+// group's bf16 parts, the other rows (or a second fragment for groups > 4) the bf16
+// remainders: three terms in all), online softmax in registers; the block's warps merge in
+// shared memory. At least 128 positions per split (4 warps x 2 tiles).
 struct PagedDecodePlan {
   int split_size = 0;
   int n_splits = 0;
@@ -86,6 +101,8 @@ Status paged_attention_decode_reference(const PagedDecodeParams& p,
 // owns 16 or 32 query rows as mma.sync m16n8k16 fragments; K/V tiles of 64 positions
 // are gathered through the block table with cp.async into a 2-stage shared-memory pipeline;
 // S = Q K^T, the online softmax (base 2) and O += P V stay in registers (float accumulation).
+// At head_dim 128 on Hopper the default is the warpgroup-MMA kernel (attention_prefill_wgmma.cu:
+// the same math with wgmma, 2 warpgroups x 64 query rows, K/V tiles of 128); see `kernel`.
 // Q and P are rounded to bf16 (the error vs float64: rel L2 ~1e-3). Token t (position
 // pos0 + t) attends to positions [0, pos0 + t]; the K/V of all of them must already be in the
 // cache. q, out and the caches must be 16-byte aligned.
@@ -104,9 +121,22 @@ struct PagedPrefillParams {
   int head_dim = 0;                     // 64 or 128
   int block_size = 16;
   float scale = 0.0f;                   // 0: 1/sqrt(head_dim)
-  int config = 0;                       // query tile: 1 = 64 rows (4 warps x 16), 2 = 128 rows
-                                        // (8 warps x 16), 3 = 128 rows (4 warps x 32); 0: auto
+  int config = 0;                       // FA2 query tile: 1 = 64 rows (4 warps x 16), 2 = 128
+                                        // rows (8 warps x 16), 3 = 128 rows (4 warps x 32); 0:
+                                        // auto (a nonzero config makes kPrefillAuto pick FA2)
+  // Which kernel: kPrefillAuto, kPrefillFa2 (the mma.sync kernel above, `config` applies),
+  // kPrefillWgmma / kPrefillWgmmaDeep / kPrefillWgmmaOverlap (Hopper warpgroup MMA, head_dim
+  // 128 only, attention_prefill_wgmma.cu: K/V one tile ahead / two tiles ahead / one ahead
+  // with FlashAttention-3's overlap of the softmax with the previous tile's P V product).
+  int kernel = 0;
 };
+constexpr int kPrefillAuto = 0, kPrefillFa2 = 1, kPrefillWgmma = 2, kPrefillWgmmaOverlap = 3,
+              kPrefillWgmmaDeep = 4;
+// Per host thread: what kPrefillAuto means (kPrefillAuto, the default: the measured rule in
+// attention_prefill.cu), e.g. for A/B benchmarks of the whole prefill. A wgmma kernel set here
+// applies at head_dim 128 only (the FA2 kernel otherwise).
+void set_prefill_attention_kernel(int kernel);
+int prefill_attention_kernel();
 Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream = nullptr);
 
 }  // namespace frugal::cuda

@@ -10,8 +10,8 @@
 
 namespace frugal::cuda {
 
-// Blocks of the kernel for this head_dim (64 or 128) resident per multiprocessor.
-Result<int> paged_decode_mma_blocks_per_sm(int head_dim);
+// Blocks of the kernel for this head_dim (64 or 128) and query group resident per multiprocessor.
+Result<int> paged_decode_mma_blocks_per_sm(int head_dim, int group);
 
 // Launches the split kernel over grid (plan.n_splits, n_kv_heads, n_seqs). p was checked by
 // plan_paged_decode (head_dim 64/128, group <= 8, 16-byte aligned caches).

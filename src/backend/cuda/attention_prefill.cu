@@ -16,6 +16,7 @@
 #include <string>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_prefill_wgmma.cuh"
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/mma.cuh"
 
@@ -280,7 +281,12 @@ Status launch_d(const PagedPrefillParams& p, cudaStream_t stream) {
   return launch<D, 4, 2>(p, stream);
 }
 
+thread_local int t_prefill_kernel = kPrefillAuto;
+
 }  // namespace
+
+void set_prefill_attention_kernel(int kernel) { t_prefill_kernel = kernel; }
+int prefill_attention_kernel() { return t_prefill_kernel; }
 
 Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream) {
   const std::string w = "paged_attention_prefill";
@@ -297,7 +303,24 @@ Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream)
   if ((reinterpret_cast<uintptr_t>(p.k_cache) | reinterpret_cast<uintptr_t>(p.v_cache) |
        reinterpret_cast<uintptr_t>(p.q) | reinterpret_cast<uintptr_t>(p.out)) % 16)
     return InvalidArgument(w + ": q, out and the caches must be 16-byte aligned");
+  if (p.kernel < kPrefillAuto || p.kernel > kPrefillWgmmaDeep)
+    return InvalidArgument(w + ": kernel " + std::to_string(p.kernel) + " (0..4)");
+  if (p.kernel >= kPrefillWgmma && p.head_dim != 128)
+    return Unsupported(w + ": the wgmma kernel needs head_dim 128, not " +
+                       std::to_string(p.head_dim));
   if (p.n_tokens == 0) return Status::Ok();
+  int kernel = p.kernel == kPrefillAuto ? t_prefill_kernel : p.kernel;
+  // Measured rule (dev/cuda/NOTES.md, prefill attn v5, H200): at head_dim 128 the wgmma kernel
+  // beat the FA2 kernel at every length from 512 to 8k tokens in the same call (1.12-1.28x);
+  // chunks of <= 64 tokens (not measured) and a forced FA2 tile config stay on FA2.
+  if (kernel == kPrefillAuto)
+    kernel = p.head_dim == 128 && p.config == 0 && p.n_tokens > 64 ? kPrefillWgmma : kPrefillFa2;
+  if (kernel >= kPrefillWgmma && p.head_dim == 128)
+    return paged_attention_prefill_wgmma(p,
+                                         kernel == kPrefillWgmmaOverlap ? kWgmmaOverlap
+                                         : kernel == kPrefillWgmmaDeep  ? kWgmmaDeep
+                                                                        : kWgmmaPlain,
+                                         stream);
   if (p.head_dim == 64) return launch_d<64>(p, stream);
   if (p.head_dim == 128) return launch_d<128>(p, stream);
   return Unsupported(w + ": head_dim " + std::to_string(p.head_dim) + " (64 or 128)");

@@ -2,8 +2,12 @@
 // Layout: W [rows, cols] bf16 row-major; x [batch, cols] f32; y [batch, rows] f32.
 // One warp per row (batch <= 2) or per 4 rows (batch 3..8), grid-strided, 8 warps per block;
 // each lane reads 16 bytes (8 weights) per row per step with several steps in flight; the batch
-// vectors share every weight load. Fused variants (gemv_bf16_fused): RMSNorm of x on the way in,
-// residual add or SwiGLU of row pairs on the way out (see ops.cuh).
+// vectors share every weight load. Fused variants (gemv_bf16_fused): RMSNorm of x on the way in
+// (with its weights, or unit weights when they were folded into W), residual add, SwiGLU of row
+// pairs or RoPE + the paged K/V write on the way out (see ops.cuh). Launch choices (PDL trigger,
+// L2 prefetch before the wait): GemvTuning.
+#include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "backend/cuda/check.cuh"
@@ -17,6 +21,12 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
+// Input modes: plain x, RMSNorm with weights, RMSNorm with unit weights (folded into W).
+constexpr int kNormNone = 0, kNormWeighted = 1, kNormUnit = 2;
+
+std::atomic<bool> g_trigger{GemvTuning{}.trigger_dependents};
+std::atomic<int> g_prefetch_bytes{GemvTuning{}.prefetch_bytes_per_row};
+
 __device__ __forceinline__ void bf16x8_to_f32(const uint4 v, float* f) {
   const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
@@ -27,8 +37,9 @@ __device__ __forceinline__ void bf16x8_to_f32(const uint4 v, float* f) {
 }
 
 // acc[j][b] += dot(8 weights of row j, x[b, elem .. elem + 8)): each x vector is loaded once
-// and applied to all R rows. NORM: also ss[b] += x^2 and x is multiplied by the norm weights.
-template <int B, int R, bool NORM>
+// and applied to all R rows. NORM != kNormNone: also ss[b] += x^2; kNormWeighted: x is
+// multiplied by the norm weights.
+template <int B, int R, int NORM>
 __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restrict__ x,
                                          const float* __restrict__ nw, int64_t cols, int64_t elem,
                                          float (*acc)[B], float* ss) {
@@ -36,7 +47,7 @@ __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restric
 #pragma unroll
   for (int j = 0; j < R; ++j) bf16x8_to_f32(wv[j], wf[j]);
   float4 g0 = make_float4(1.f, 1.f, 1.f, 1.f), g1 = g0;
-  if constexpr (NORM) {
+  if constexpr (NORM == kNormWeighted) {
     g0 = __ldg(reinterpret_cast<const float4*>(nw + elem));
     g1 = __ldg(reinterpret_cast<const float4*>(nw + elem) + 1);
   }
@@ -44,9 +55,10 @@ __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restric
   for (int b = 0; b < B; ++b) {
     const float4* xv = reinterpret_cast<const float4*>(x + b * cols + elem);
     float4 x0 = __ldg(xv), x1 = __ldg(xv + 1);
-    if constexpr (NORM) {
+    if constexpr (NORM != kNormNone)
       ss[b] += x0.x * x0.x + x0.y * x0.y + x0.z * x0.z + x0.w * x0.w + x1.x * x1.x +
                x1.y * x1.y + x1.z * x1.z + x1.w * x1.w;
+    if constexpr (NORM == kNormWeighted) {
       x0 = make_float4(x0.x * g0.x, x0.y * g0.y, x0.z * g0.z, x0.w * g0.w);
       x1 = make_float4(x1.x * g1.x, x1.y * g1.y, x1.z * g1.z, x1.w * g1.w);
     }
@@ -68,6 +80,8 @@ struct KernelArgs {
   const float* norm_w;
   float eps;
   RopeKvWriteParams rk;  // kRopeKv only
+  int prefetch_lines;    // 128-byte lines of each of a warp's first rows prefetched before the wait
+  bool trigger;          // allow_dependent_launch() once past the wait
 };
 
 // Round to nearest even, NaN kept NaN (base/half.h f32_to_bf16; model_ops.cu's rule).
@@ -142,7 +156,7 @@ __device__ void rope_kv_store(const RopeKvWriteParams& rk, int64_t pair, int t,
 // weight loads per row are issued before any is used. Rows of a group: R consecutive rows, or
 // for kSwiglu R/2 consecutive gate rows and the R/2 matching up rows (rows / 2 further on),
 // for kRopeKv the first and the second rows of R/2 consecutive rotation pairs.
-template <int B, int R, int U, bool NORM, int OUT>
+template <int B, int R, int U, int NORM, int OUT>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_bf16_kernel(KernelArgs a) {
   const uint16_t* __restrict__ w = a.w;
   const float* __restrict__ x = a.x;
@@ -167,20 +181,23 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_bf16_kernel(KernelAr
       return min(grp * R + j, rows - 1);
     }
   };
-  // Weights do not depend on the previous kernel: start pulling the first 2 KiB of this warp's
-  // first rows into L2 before waiting for it (PDL; see launch.cuh).
+  // Weights do not depend on the previous kernel: start pulling the first prefetch_lines x 128
+  // bytes of this warp's first rows into L2 before waiting for it (PDL; see launch.cuh). With
+  // the previous GEMV's early trigger this runs during that kernel's tail.
   {
     const int64_t grp0 = (int64_t)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     if (grp0 < groups) {
       const int64_t all_lines = (cols * 2 + 127) / 128;
-      const int lines = all_lines < 16 ? (int)all_lines : 16;
+      const int lines = all_lines < a.prefetch_lines ? (int)all_lines : a.prefetch_lines;
 #pragma unroll
-      for (int j = 0; j < R; ++j)
-        if (lane < lines)
-          prefetch_l2(reinterpret_cast<const char*>(w + row_of(grp0, j) * cols) + lane * 128);
+      for (int j = 0; j < R; ++j) {
+        const char* row = reinterpret_cast<const char*>(w + row_of(grp0, j) * cols);
+        for (int l = lane; l < lines; l += 32) prefetch_l2(row + (int64_t)l * 128);
+      }
     }
   }
   wait_prior_grid();
+  if (a.trigger) allow_dependent_launch();
   for (int64_t grp = (int64_t)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5); grp < groups;
        grp += warp_stride) {
     const uint4* wr[R];
@@ -237,7 +254,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_bf16_kernel(KernelAr
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1)
           acc[j][b] += __shfl_xor_sync(0xffffffffu, acc[j][b], off);
-      if constexpr (NORM) {
+      if constexpr (NORM != kNormNone) {
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) ss[b] += __shfl_xor_sync(0xffffffffu, ss[b], off);
         const float inv = 1.0f / sqrtf(ss[b] / (float)cols + a.eps);
@@ -293,8 +310,9 @@ Status check_common(const GemvParams& p, const char* who) {
 }
 
 // batch 1..2: one row (or one pair of rows) per warp, 4 steps in flight; batch 3..8: 4 rows
-// per warp, 2 steps.
-template <int B, bool NORM, int OUT>
+// per warp, 2 steps. (Measured and dropped at batch 1, dev/cuda/NOTES.md gemv v3: 2 rows per
+// warp for the single-row modes, 8 steps in flight.)
+template <int B, int NORM, int OUT>
 Status launch(const KernelArgs& a, cudaStream_t stream, int sms) {
   constexpr bool PAIRS = OUT == kSwiglu || OUT == kRopeKv;
   constexpr int R = B <= 2 ? (PAIRS ? 2 : 1) : 4;
@@ -309,7 +327,7 @@ Status launch(const KernelArgs& a, cudaStream_t stream, int sms) {
   return Status::Ok();
 }
 
-template <bool NORM, int OUT>
+template <int NORM, int OUT>
 Status launch_batch(const KernelArgs& a, int batch, cudaStream_t stream, int sms) {
   switch (batch) {
     case 1: return launch<1, NORM, OUT>(a, stream, sms);
@@ -333,6 +351,29 @@ Status check_fast(const GemvParams& p, const char* who) {
   return Status::Ok();
 }
 
+template <int OUT>
+Status launch_input(const KernelArgs& a, GemvInput in, int b, cudaStream_t stream, int sms) {
+  switch (in) {
+    case GemvInput::kPlain: return launch_batch<kNormNone, OUT>(a, b, stream, sms);
+    case GemvInput::kRmsNorm: return launch_batch<kNormWeighted, OUT>(a, b, stream, sms);
+    case GemvInput::kRmsNormUnit: return launch_batch<kNormUnit, OUT>(a, b, stream, sms);
+  }
+  return InvalidArgument("gemv_bf16_fused: unknown input mode");
+}
+
+void set_tuning(KernelArgs& a) {
+  a.prefetch_lines = (g_prefetch_bytes.load(std::memory_order_relaxed) + 127) / 128;
+  a.trigger = g_trigger.load(std::memory_order_relaxed);
+}
+
+// w[i] = bf16(float(w[i]) * g[i % cols]), round to nearest even (grid-strided).
+__global__ void scale_columns_kernel(uint16_t* __restrict__ w, int64_t n, int64_t cols,
+                                     const float* __restrict__ g) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    w[i] = to_bf16_bits(__uint_as_float((uint32_t)w[i] << 16) * g[i % cols]);
+}
+
 Status check_rope_kv(const RopeKvWriteParams& r, const GemvParams& p) {
   if (!r.q_out || !r.k_cache || !r.v_cache || !r.positions || !r.block_tables || !r.rope)
     return InvalidArgument("gemv_bf16_fused: rope_kv has a null pointer");
@@ -350,24 +391,27 @@ Status check_rope_kv(const RopeKvWriteParams& r, const GemvParams& p) {
 Status gemv_bf16(const GemvParams& p, cudaStream_t stream) {
   FRUGAL_RETURN_IF_ERROR(check_fast(p, "gemv_bf16"));
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
-  const KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, nullptr, 0.0f, {}};
-  return launch_batch<false, kStore>(a, p.batch, stream, sms);
+  KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, nullptr, 0.0f, {}, 0, false};
+  set_tuning(a);
+  return launch_batch<kNormNone, kStore>(a, p.batch, stream, sms);
 }
 
 Status gemv_bf16_fused(const GemvFusedParams& f, cudaStream_t stream) {
   const GemvParams& p = f.gemv;
   FRUGAL_RETURN_IF_ERROR(check_fast(p, "gemv_bf16_fused"));
   const bool norm = f.input == GemvInput::kRmsNorm;
+  const bool unit = f.input == GemvInput::kRmsNormUnit;
   if (norm && (!f.norm_w || reinterpret_cast<uintptr_t>(f.norm_w) % 16 != 0))
     return InvalidArgument("gemv_bf16_fused: RMSNorm needs 16-byte aligned norm weights");
-  if (norm && !(f.eps >= 0.0f))
+  if ((norm || unit) && !(f.eps >= 0.0f))
     return InvalidArgument("gemv_bf16_fused: eps must be >= 0");
   if (f.output == GemvOutput::kSwiglu && p.rows % 2 != 0)
     return InvalidArgument("gemv_bf16_fused: SwiGLU output needs an even number of rows, got " +
                            std::to_string(p.rows));
   if (f.output != GemvOutput::kStore && p.y == p.x)
     return InvalidArgument("gemv_bf16_fused: y must not alias x");
-  KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, f.norm_w, f.eps, {}};
+  KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, norm ? f.norm_w : nullptr, f.eps, {}, 0, false};
+  set_tuning(a);
   if (f.output == GemvOutput::kRopeKv) {
     if (!f.rope_kv) return InvalidArgument("gemv_bf16_fused: kRopeKv needs rope_kv");
     FRUGAL_RETURN_IF_ERROR(check_rope_kv(*f.rope_kv, p));
@@ -376,20 +420,39 @@ Status gemv_bf16_fused(const GemvFusedParams& f, cudaStream_t stream) {
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
   const int b = p.batch;
   switch (f.output) {
-    case GemvOutput::kStore:
-      return norm ? launch_batch<true, kStore>(a, b, stream, sms)
-                  : launch_batch<false, kStore>(a, b, stream, sms);
-    case GemvOutput::kAdd:
-      return norm ? launch_batch<true, kAdd>(a, b, stream, sms)
-                  : launch_batch<false, kAdd>(a, b, stream, sms);
-    case GemvOutput::kSwiglu:
-      return norm ? launch_batch<true, kSwiglu>(a, b, stream, sms)
-                  : launch_batch<false, kSwiglu>(a, b, stream, sms);
-    case GemvOutput::kRopeKv:
-      return norm ? launch_batch<true, kRopeKv>(a, b, stream, sms)
-                  : launch_batch<false, kRopeKv>(a, b, stream, sms);
+    case GemvOutput::kStore: return launch_input<kStore>(a, f.input, b, stream, sms);
+    case GemvOutput::kAdd: return launch_input<kAdd>(a, f.input, b, stream, sms);
+    case GemvOutput::kSwiglu: return launch_input<kSwiglu>(a, f.input, b, stream, sms);
+    case GemvOutput::kRopeKv: return launch_input<kRopeKv>(a, f.input, b, stream, sms);
   }
   return InvalidArgument("gemv_bf16_fused: unknown output mode");
+}
+
+void set_gemv_tuning(const GemvTuning& t) {
+  g_trigger.store(t.trigger_dependents);
+  g_prefetch_bytes.store(std::clamp(t.prefetch_bytes_per_row, 0, 1 << 24));
+}
+
+GemvTuning gemv_tuning() {
+  GemvTuning t;
+  t.trigger_dependents = g_trigger.load();
+  t.prefetch_bytes_per_row = g_prefetch_bytes.load();
+  return t;
+}
+
+Status scale_columns_bf16(uint16_t* w, int64_t rows, int64_t cols, const float* g,
+                          cudaStream_t stream) {
+  if (!w || !g) return InvalidArgument("scale_columns_bf16: null pointer");
+  if (rows < 0 || cols < 1)
+    return InvalidArgument("scale_columns_bf16: bad shape " + std::to_string(rows) + " x " +
+                           std::to_string(cols));
+  if (rows == 0) return Status::Ok();
+  const int64_t n = rows * cols;
+  const int threads = 256;
+  const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 1 << 16);
+  scale_columns_kernel<<<(unsigned)blocks, threads, 0, stream>>>(w, n, cols, g);
+  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("scale_columns_kernel");
+  return Status::Ok();
 }
 
 Status gemv_bf16_reference(const GemvParams& p, cudaStream_t stream) {

@@ -36,6 +36,16 @@ __device__ __forceinline__ void wait_prior_grid() {
 #endif
 }
 
+// Lets the next kernel in the stream (launched with the PDL attribute) be scheduled once every
+// block of this grid has executed it, instead of when this grid exits: its blocks take SMs as
+// this grid's blocks leave and run their pre-wait work (weight prefetch) during this grid's tail.
+// Safe anywhere: the next kernel's wait_prior_grid() still waits for this whole grid.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ void prefetch_l2(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }

@@ -42,13 +42,15 @@ Status gemv_bf16_reference(const GemvParams& p, cudaStream_t stream = nullptr);
 //     (each warp streams all of x_b anyway: the sum of squares is accumulated on the way and
 //     the scalar 1/rms applied to the dot products at the end; norm_w [cols] is applied to
 //     x on the fly).
+//   input kRmsNormUnit: the same with unit norm weights (norm_w ignored): for W' = W diag(g)
+//     with the norm weights g folded in at load (scale_columns_bf16), no norm-weight loads.
 //   output kAdd:    y[b, r] += dot (the residual add; y must not alias x).
 //   output kSwiglu: rows = 2 H (gate rows, then up rows, one fused matrix); one warp computes
 //     gate row i and up row i together and writes y[b, i] = silu(gate) * up, y [batch, H].
 //   output kRopeKv: W is the fused [q|k|v] projection and batch row b is token b of *rope_kv
 //     (its qkv/qkv_stride/n fields are ignored): one warp computes the two rows of a rotation
 //     pair and does rope_kv_write's work (q_out, bf16 K/V into the paged cache); y is unused.
-enum class GemvInput { kPlain, kRmsNorm };
+enum class GemvInput { kPlain, kRmsNorm, kRmsNormUnit };
 enum class GemvOutput { kStore, kAdd, kSwiglu, kRopeKv };
 struct GemvFusedParams {
   GemvParams gemv;
@@ -59,6 +61,27 @@ struct GemvFusedParams {
   const RopeKvWriteParams* rope_kv = nullptr;  // kRopeKv (host struct, copied at launch)
 };
 Status gemv_bf16_fused(const GemvFusedParams& p, cudaStream_t stream = nullptr);
+
+// Launch choices of gemv_bf16 / gemv_bf16_fused (process-wide, read at each launch, so a
+// captured graph keeps the choices of its capture). Defaults: the choices before gemv v3, which
+// no alternative beat on an H200 (dev/cuda/NOTES.md, gemv v3); benchmarks A/B the others.
+struct GemvTuning {
+  // griddepcontrol.launch_dependents once past the wait: a next kernel launched with PDL
+  // (launch.cuh) takes SMs as this grid's blocks finish and prefetches during its tail.
+  // Measured neutral (+-0.3 %), so off.
+  bool trigger_dependents = false;
+  // Bytes of each warp's first rows prefetched into L2 before griddepcontrol.wait (0 measured
+  // the same as 2048; 8192 and more 8-10 % slower).
+  int prefetch_bytes_per_row = 2048;
+};
+void set_gemv_tuning(const GemvTuning& t);
+GemvTuning gemv_tuning();
+
+// Folds a per-column scale into a bf16 matrix: w[r, c] = bf16(float(w[r, c]) * g[c]) (round to
+// nearest even), e.g. RMSNorm weights into the matrix that reads the norm's output.
+//   w: bf16 [rows, cols] (rows >= 0, cols >= 1); g: float [cols]
+Status scale_columns_bf16(uint16_t* w, int64_t rows, int64_t cols, const float* g,
+                          cudaStream_t stream = nullptr);
 
 // Fused residual add + RMSNorm over `rows` vectors of n floats:
 //   h = x (+ residual if residual != null); residual_out = h (if non-null; may alias x or

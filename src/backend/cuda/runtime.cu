@@ -121,6 +121,10 @@ Status DeviceBuffer::upload(const void* host, size_t bytes, size_t offset) {
   if (bytes == 0) return Status::Ok();
   FRUGAL_CUDA_RETURN_IF_ERROR(
       cudaMemcpy(static_cast<char*>(ptr_) + offset, host, bytes, cudaMemcpyHostToDevice));
+  // From pageable memory cudaMemcpy may return once the bytes are staged, before the DMA lands;
+  // work on a non-blocking stream is not ordered after it. Wait, so the data is there for any
+  // stream (uploads are not on a hot path).
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   return Status::Ok();
 }
 
@@ -137,6 +141,7 @@ Status DeviceBuffer::download(void* host, size_t bytes, size_t offset) const {
 Status DeviceBuffer::fill_bytes(uint8_t value) {
   if (bytes_ == 0) return Status::Ok();
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemset(ptr_, value, bytes_));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // same reason as upload
   return Status::Ok();
 }
 

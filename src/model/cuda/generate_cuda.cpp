@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/memory.cuh"
+#include "model/cuda/device_line.h"
 #include "model/cuda/llama_cuda_load.h"
 
 namespace frugal::cuda {
@@ -24,19 +25,6 @@ Status require_device() {
   if (n == 0) return Unavailable("no CUDA device: the driver reports 0 devices");
   return Status::Ok();
 }
-
-namespace {
-
-std::string device_line() {
-  Result<DeviceInfo> info = device_info(0);
-  if (!info.ok()) return "CUDA device 0";
-  char buf[384];
-  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", info->name, info->sm_major,
-                info->sm_minor, info->num_sms, (double)info->total_bytes / (1 << 30));
-  return buf;
-}
-
-}  // namespace
 
 Result<CudaGenerateResult> generate_cuda(const Model& model, std::span<const int32_t> prompt,
                                          const CudaGenerateParams& params,

@@ -137,7 +137,8 @@ Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, int64_t kv_
   FRUGAL_RETURN_IF_ERROR(grab(L.att, (size_t)R * d.q_dim() * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.gu, (size_t)R * 2 * d.hidden * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.h, (size_t)R * d.hidden * 4));
-  FRUGAL_RETURN_IF_ERROR(grab(L.logits, (size_t)o.max_batch * d.vocab * 4));
+  const int64_t logit_rows = o.prefill_all_logits ? R : o.max_batch;
+  FRUGAL_RETURN_IF_ERROR(grab(L.logits, (size_t)logit_rows * d.vocab * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.tokens, (size_t)R * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.pos, (size_t)R * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.lens, (size_t)R * 4));
@@ -179,6 +180,9 @@ Status check_options(const LlamaDims& d, const LlamaCudaOptions& o) {
                            " is not a power of two");
   if (o.max_seq_len > 0x7fffffff / 2)
     return InvalidArgument("LlamaCuda: max_seq_len too large");
+  if (o.attn_prefetch.at < kPrefetchAtStart || o.attn_prefetch.at > kPrefetchAtEnd)
+    return InvalidArgument("LlamaCuda: attn_prefetch.at " + std::to_string(o.attn_prefetch.at) +
+                           " (0 start, 1 after the first K/V loads, 2 end)");
   return Status::Ok();
 }
 
@@ -243,6 +247,17 @@ struct LlamaCuda::Impl {
   cudaStream_t stream = nullptr;
   CublasHandle cublas;
   std::vector<cudaGraphExec_t> graphs;  // decode step by batch size (index = batch)
+  bool layer_norms_folded = false;  // attention / FFN norms are ones, folded into QKV, gate|up
+  bool out_norm_folded = false;     // output norm is ones, folded into the (untied) LM head
+  bool unit_norms = true;           // fused GEMVs skip loading folded (unit) norms
+
+  void drop_graphs() {
+    for (cudaGraphExec_t& g : graphs)
+      if (g) {
+        (void)cudaGraphExecDestroy(g);
+        g = nullptr;
+      }
+  }
 
   ~Impl() {
     for (cudaGraphExec_t g : graphs)
@@ -267,8 +282,10 @@ struct LlamaCuda::Impl {
 
   // Split-K paged attention: decode (slot < 0, row b reads table row b) or a prefill chunk
   // as n single-query "sequences" over the slot's table (seq_lens = positions + 1).
+  // o_proj: the matrix the optional L2 prefetch reads (AttnL2Prefetch; the layer's own o-proj
+  // unless a benchmark's control says otherwise).
   Status attend_split(const LlamaDims& d, const LlamaCudaOptions& o, int n, int slot,
-                      int64_t attn_max_len, const LayerPtrs& W) {
+                      int64_t attn_max_len, const LayerPtrs& W, const uint16_t* o_proj) {
     PagedDecodeParams ap;
     ap.q = L.q;
     ap.out = L.att;
@@ -288,6 +305,15 @@ struct LlamaCuda::Impl {
     ap.workspace = L.attn_ws;
     ap.workspace_bytes = L.attn_ws_bytes;
     ap.split_counters = o.fuse_attention_merge ? L.attn_counters : nullptr;
+    // Decode at small batch: the attention kernel pulls the o-proj weights (the next kernel's)
+    // into L2 while DRAM is otherwise nearly idle (AttnL2Prefetch).
+    const AttnL2Prefetch& pf = o.attn_prefetch;
+    if (slot < 0 && n <= pf.max_batch && pf.max_bytes > 0) {
+      ap.l2_prefetch = o_proj;
+      ap.l2_prefetch_bytes = (size_t)std::min<int64_t>(pf.max_bytes, d.dim * d.q_dim() * 2);
+      ap.l2_prefetch_at = pf.at;
+      ap.l2_prefetch_lines = pf.lines;
+    }
     return paged_attention_decode(ap, stream);
   }
 
@@ -307,12 +333,14 @@ struct LlamaCuda::Impl {
         o.fuse_gemv && ffn_f32 && use_gemv(o, n, d.dim) && use_gemv(o, n, d.q_dim());
     // One fused GEMV over `batch` rows of input: y = W (norm_w ? RMSNorm(in) * norm_w : in),
     // then the epilogue `out` (store, add into y, SwiGLU, or RoPE + the paged K/V write of rk).
+    // unit_norm: norm_w is ones (folded into w), so the kernel need not load it.
     auto gemv = [&](const uint16_t* w, int64_t rows, int64_t cols, const float* in, int batch,
                     float* y, const float* norm_w, GemvOutput out,
-                    const RopeKvWriteParams* rk = nullptr) {
+                    const RopeKvWriteParams* rk = nullptr, bool unit_norm = false) {
       GemvFusedParams f;
       f.gemv = {w, rows, cols, in, batch, y};
-      f.input = norm_w ? GemvInput::kRmsNorm : GemvInput::kPlain;
+      f.input = !norm_w ? GemvInput::kPlain
+                        : (unit_norm && unit_norms ? GemvInput::kRmsNormUnit : GemvInput::kRmsNorm);
       f.norm_w = norm_w;
       f.eps = d.norm_eps;
       f.output = out;
@@ -348,7 +376,7 @@ struct LlamaCuda::Impl {
       rk.head_dim = d.head_dim;
       if (fused) {  // norm, projection, RoPE and the K/V write in one kernel
         FRUGAL_RETURN_IF_ERROR(gemv(W.qkv, d.qkv_dim(), d.dim, L.x, n, L.qkv, W.attn_norm,
-                                    GemvOutput::kRopeKv, &rk));
+                                    GemvOutput::kRopeKv, &rk, layer_norms_folded));
       } else {
         FRUGAL_RETURN_IF_ERROR(rmsnorm(
             {L.x, l ? L.dbuf : nullptr, L.x, W.attn_norm, L.xb, d.dim, n, d.norm_eps}, s));
@@ -373,14 +401,16 @@ struct LlamaCuda::Impl {
         fp.block_size = o.block_size;
         FRUGAL_RETURN_IF_ERROR(paged_attention_prefill(fp, s));
       } else {
-        FRUGAL_RETURN_IF_ERROR(attend_split(d, o, n, slot, attn_max_len, W));
+        const int pl = (l + std::max(0, o.attn_prefetch.layer_offset)) % d.n_layers;
+        FRUGAL_RETURN_IF_ERROR(
+            attend_split(d, o, n, slot, attn_max_len, W, L.layers[(size_t)pl].o));
       }
       if (fused) {
         // residual = residual + o_proj(a)   (added by the GEMV)
         FRUGAL_RETURN_IF_ERROR(gemv(W.o, d.dim, d.q_dim(), L.att, n, L.x, nullptr, GemvOutput::kAdd));
         // h = post_attention_layernorm(residual); hidden = silu(gate_proj(h)) * up_proj(h)
-        FRUGAL_RETURN_IF_ERROR(
-            gemv(W.gate_up, 2 * d.hidden, d.dim, L.x, n, L.h, W.ffn_norm, GemvOutput::kSwiglu));
+        FRUGAL_RETURN_IF_ERROR(gemv(W.gate_up, 2 * d.hidden, d.dim, L.x, n, L.h, W.ffn_norm,
+                                    GemvOutput::kSwiglu, nullptr, layer_norms_folded));
         // residual = residual + down_proj(hidden)
         FRUGAL_RETURN_IF_ERROR(gemv(W.down, d.dim, d.hidden, L.h, n, L.x, nullptr, GemvOutput::kAdd));
         continue;
@@ -398,18 +428,19 @@ struct LlamaCuda::Impl {
           linear(o, W.down, d.dim, d.hidden, L.h, ffn_f32 ? nullptr : L.xb16, n, L.dbuf));
     }
     // logits = lm_head(norm(residual + hidden)) for the rows that need them; argmax on device
-    const int first = slot >= 0 ? n - 1 : 0, rows = n - first;
+    const int first = slot >= 0 && !o.prefill_all_logits ? n - 1 : 0, rows = n - first;
     const int64_t off = (int64_t)first * d.dim;
     if (fused && use_gemv(o, rows, d.dim)) {
       FRUGAL_RETURN_IF_ERROR(gemv(L.lm_head, d.vocab, d.dim, L.x + off, rows, L.logits, L.out_norm,
-                                  GemvOutput::kStore));
+                                  GemvOutput::kStore, nullptr, out_norm_folded));
     } else {
       FRUGAL_RETURN_IF_ERROR(rmsnorm({L.x + off, fused ? nullptr : L.dbuf + off, L.x + off,
                                       L.out_norm, L.xb, d.dim, rows, d.norm_eps}, s));
       FRUGAL_RETURN_IF_ERROR(linear(o, L.lm_head, d.vocab, d.dim, L.xb, nullptr, rows, L.logits));
     }
-    return argmax_rows(L.logits, rows, d.vocab, slot >= 0 ? L.next : L.tokens,
-                       slot >= 0 ? nullptr : L.pos, s);
+    if (slot >= 0)  // a prompt: the argmax of its last row only
+      return argmax_rows(L.logits + (int64_t)(rows - 1) * d.vocab, 1, d.vocab, L.next, nullptr, s);
+    return argmax_rows(L.logits, rows, d.vocab, L.tokens, L.pos, s);
   }
 
   // One decode step of `batch` slots: a graph replay (captured on first use) or eager launches.
@@ -479,8 +510,8 @@ Result<std::unique_ptr<LlamaCuda>> LlamaCuda::create(const LlamaDims& d,
   std::vector<int32_t> ids((size_t)L.n_blocks);
   std::iota(ids.begin(), ids.end(), 0);
   if (o.shuffle_blocks) std::shuffle(ids.begin(), ids.end(), std::mt19937(12345));
-  FRUGAL_CUDA_RETURN_IF_ERROR(
-      cudaMemcpy(L.tables, ids.data(), (size_t)L.table_entries * 4, cudaMemcpyHostToDevice));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(L.tables, ids.data(), (size_t)L.table_entries * 4,
+                                              cudaMemcpyHostToDevice, impl->stream));
   // Zero the KV cache so a position never written reads as 0, not garbage.
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(L.kv_base, 0, mem.kv, impl->stream));
   // The attention's split counters start at zero (each launch leaves them zero).
@@ -513,12 +544,24 @@ Status LlamaCuda::upload_rows(LlamaTensor t, int layer, int64_t first_row, const
       dst = L.layers[(size_t)layer].down; rows = d_.dim; cols = d_.hidden; break;
     default: return InvalidArgument("LlamaCuda::upload_rows: not a matrix");
   }
+  const bool folded = t == LlamaTensor::kLmHead
+                          ? impl_->out_norm_folded
+                          : (t == LlamaTensor::kQkv || t == LlamaTensor::kGateUp) &&
+                                impl_->layer_norms_folded;
+  if (folded)
+    return InvalidArgument("LlamaCuda::upload_rows: the norm weights are already folded into "
+                           "this matrix (fold_norm_weights)");
   if (!bf16 || first_row < 0 || n_rows < 0 || first_row + n_rows > rows)
     return OutOfRange("LlamaCuda::upload_rows: rows [" + std::to_string(first_row) + ", " +
                       std::to_string(first_row + n_rows) + ") of a " + std::to_string(rows) +
                       "-row matrix");
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst + first_row * cols, bf16,
-                                         (size_t)n_rows * cols * 2, cudaMemcpyHostToDevice));
+  // On the runner's stream and waited for: a plain cudaMemcpy from pageable memory may return
+  // before its DMA lands, and the legacy stream does not order the (non-blocking) runner stream,
+  // whose next kernel (fold_norm_weights right after the last upload) must see the weights.
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst + first_row * cols, bf16,
+                                              (size_t)n_rows * cols * 2, cudaMemcpyHostToDevice,
+                                              impl_->stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl_->stream));
   return Status::Ok();
 }
 
@@ -536,13 +579,20 @@ Status LlamaCuda::upload_norm(LlamaTensor t, int layer, const float* w) {
     return InvalidArgument("LlamaCuda::upload_norm: not a norm");
   }
   if (!w) return InvalidArgument("LlamaCuda::upload_norm: null pointer");
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, w, (size_t)d_.dim * 4, cudaMemcpyHostToDevice));
+  if (t == LlamaTensor::kOutputNorm ? impl_->out_norm_folded : impl_->layer_norms_folded)
+    return InvalidArgument("LlamaCuda::upload_norm: this norm is already folded into its "
+                           "matrix (fold_norm_weights)");
+  FRUGAL_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(dst, w, (size_t)d_.dim * 4, cudaMemcpyHostToDevice, impl_->stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl_->stream));  // see upload_rows
   return Status::Ok();
 }
 
 Status LlamaCuda::randomize_weights(uint64_t seed) {
   const Layout& L = impl_->L;
   cudaStream_t s = impl_->stream;
+  impl_->layer_norms_folded = impl_->out_norm_folded = false;  // every tensor is rewritten
+  impl_->drop_graphs();
   auto mat = [&](uint16_t* p, int64_t rows, int64_t cols, uint64_t k) {
     return fill_random_bf16(p, (size_t)rows * cols, seed * 1000003u + k,
                             1.0f / std::sqrt((float)cols), s);
@@ -560,7 +610,43 @@ Status LlamaCuda::randomize_weights(uint64_t seed) {
   FRUGAL_RETURN_IF_ERROR(fill_f32(L.out_norm, (size_t)d_.dim, 1.0f, s));
   if (!d_.tied_embeddings) FRUGAL_RETURN_IF_ERROR(mat(L.lm_head, d_.vocab, d_.dim, k++));
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+  if (o_.fold_norm_weights) return fold_norm_weights();
   return Status::Ok();
+}
+
+Status LlamaCuda::fold_norm_weights() {
+  Impl& I = *impl_;
+  const Layout& L = I.L;
+  cudaStream_t s = I.stream;
+  if (!I.layer_norms_folded) {
+    for (const LayerPtrs& W : L.layers) {
+      // q, k, v = proj(x * g / rms) = (W diag(g)) (x / rms); the same for gate and up
+      FRUGAL_RETURN_IF_ERROR(scale_columns_bf16(W.qkv, d_.qkv_dim(), d_.dim, W.attn_norm, s));
+      FRUGAL_RETURN_IF_ERROR(scale_columns_bf16(W.gate_up, 2 * d_.hidden, d_.dim, W.ffn_norm, s));
+      FRUGAL_RETURN_IF_ERROR(fill_f32(W.attn_norm, (size_t)d_.dim, 1.0f, s));
+      FRUGAL_RETURN_IF_ERROR(fill_f32(W.ffn_norm, (size_t)d_.dim, 1.0f, s));
+    }
+  }
+  // the tied LM head is the embedding, which the lookup reads unscaled: its norm stays
+  if (!I.out_norm_folded && !d_.tied_embeddings) {
+    FRUGAL_RETURN_IF_ERROR(scale_columns_bf16(L.lm_head, d_.vocab, d_.dim, L.out_norm, s));
+    FRUGAL_RETURN_IF_ERROR(fill_f32(L.out_norm, (size_t)d_.dim, 1.0f, s));
+    I.out_norm_folded = true;
+  }
+  I.layer_norms_folded = true;
+  I.drop_graphs();
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+  return Status::Ok();
+}
+
+void LlamaCuda::set_unit_norms(bool on) {
+  impl_->unit_norms = on;
+  impl_->drop_graphs();
+}
+
+void LlamaCuda::set_attn_prefetch(const AttnL2Prefetch& a) {
+  o_.attn_prefetch = a;
+  impl_->drop_graphs();
 }
 
 Status LlamaCuda::randomize_kv(uint64_t seed) {
@@ -573,6 +659,20 @@ Status LlamaCuda::randomize_kv(uint64_t seed) {
 
 Result<int32_t> LlamaCuda::prefill(int slot, const int32_t* tokens, int64_t n, int64_t pos,
                                    float* logits) {
+  return prefill_chunks(slot, tokens, n, pos, logits, nullptr);
+}
+
+Status LlamaCuda::prefill_logits(int slot, const int32_t* tokens, int64_t n, int64_t pos,
+                                 float* logits) {
+  if (!o_.prefill_all_logits)
+    return InvalidArgument("LlamaCuda::prefill_logits: the runner was created without "
+                           "prefill_all_logits");
+  if (!logits) return InvalidArgument("LlamaCuda::prefill_logits: null logits");
+  return prefill_chunks(slot, tokens, n, pos, nullptr, logits).status();
+}
+
+Result<int32_t> LlamaCuda::prefill_chunks(int slot, const int32_t* tokens, int64_t n,
+                                          int64_t pos, float* logits, float* all_logits) {
   if (slot < 0 || slot >= o_.max_batch)
     return OutOfRange("LlamaCuda::prefill: slot " + std::to_string(slot) + " outside [0, " +
                       std::to_string(o_.max_batch) + ")");
@@ -595,15 +695,22 @@ Result<int32_t> LlamaCuda::prefill(int slot, const int32_t* tokens, int64_t n, i
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.pos, positions.data(), (size_t)nc * 4,
                                                 cudaMemcpyHostToDevice, I.stream));
     FRUGAL_RETURN_IF_ERROR(I.forward(d_, o_, nc, slot, pos + c + nc));
+    if (all_logits)  // every row's logits stay in L.logits (prefill_all_logits)
+      FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(all_logits + c * d_.vocab, I.L.logits,
+                                                  (size_t)nc * d_.vocab * 4,
+                                                  cudaMemcpyDeviceToHost, I.stream));
     // the host positions buffer is reused by the next chunk: wait for the copy to be consumed
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
   }
   int32_t next = 0;
   FRUGAL_CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(&next, I.L.next, 4, cudaMemcpyDeviceToHost, I.stream));
-  if (logits)
-    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, I.L.logits, (size_t)d_.vocab * 4,
+  if (logits) {  // the last row: row 0, or the last chunk's last row when all rows are kept
+    const int64_t last_chunk = (n - 1) % o_.max_prefill_tokens;
+    const float* src = I.L.logits + (o_.prefill_all_logits ? last_chunk * d_.vocab : 0);
+    FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, src, (size_t)d_.vocab * 4,
                                                 cudaMemcpyDeviceToHost, I.stream));
+  }
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
   return next;
 }

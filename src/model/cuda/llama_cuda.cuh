@@ -58,6 +58,22 @@ struct LlamaDims {
   Status validate() const;
 };
 
+// Decode steps of at most max_batch sequences: each layer's attention kernel prefetches the
+// first max_bytes of the layer's o-proj matrix into L2 (PagedDecodeParams::l2_prefetch), so
+// the o GEMV that follows reads them from L2: at batch 1 over a short context the attention
+// leaves DRAM nearly idle for several microseconds. max_bytes 0: off.
+// Off by default: it lost in every variant measured (H200, 2026-11-30, dev/cuda/NOTES.md
+// "attn v9": 8B b1 ctx 1k 4.398 ms off vs 4.423-4.476 ms on; 70B 35.67 vs 35.72-36.05 ms).
+struct AttnL2Prefetch {
+  int64_t max_bytes = 0;  // e.g. 32 MiB: the whole o-proj of Llama-3.1-8B (4096 x 4096 bf16)
+  int max_batch = 1;
+  int at = 0;          // kPrefetchAtStart / kPrefetchAfterIssue / kPrefetchAtEnd (attention.cuh)
+  bool lines = false;  // prefetch.global.L2 per line instead of bulk prefetches
+  // Benchmark control: prefetch the o-proj of layer (l + layer_offset) % n_layers instead,
+  // which the next kernel does not read (the cost of the traffic without its use). 0: own.
+  int layer_offset = 0;
+};
+
 struct LlamaCudaOptions {
   int max_batch = 1;             // decode slots (sequences per step)
   int max_prefill_tokens = 512;  // tokens per prefill chunk (activation rows)
@@ -80,6 +96,13 @@ struct LlamaCudaOptions {
   // instead of a second kernel. Off by default: measured 0.95-0.99x of the two-kernel version
   // at batch 1 and 1.00-1.03x at batch 8-64 (attention alone, H200; dev/cuda/NOTES.md).
   bool fuse_attention_merge = false;
+  // The RMSNorm weights are folded into the matrices that read the norm's output (W' = W diag(g):
+  // QKV by the attention norm, gate|up by the FFN norm, the LM head by the output norm unless it
+  // is the tied embedding) by fold_norm_weights(), which upload_model() and randomize_weights()
+  // call; the folded norms become ones, so every path computes the same function and the fused
+  // GEMVs skip the norm-weight loads (GemvInput::kRmsNormUnit). Costs one more bf16 rounding of
+  // those matrices (tests/cuda/cuda_llama_test.cpp measures it against the CPU engine).
+  bool fold_norm_weights = true;
   // > 0: the arena is sized from the device's memory x this fraction (vLLM's
   // --gpu-memory-utilization) through the planner (planner/device_split.h): weights, then the
   // workspace, then the KV pool gets whole blocks of the rest. The pool must hold max_batch
@@ -87,6 +110,11 @@ struct LlamaCudaOptions {
   // block tables take the first of its blocks and the rest is held for a block manager.
   // 0: the KV pool is exactly max_batch x max_seq_len positions.
   double gpu_memory_utilization = 0.0;
+  // Prefill keeps every row's logits (perplexity: prefill_logits), not only the last one's:
+  // the workspace holds max(max_batch, max_prefill_tokens) x vocab floats of logits. Not for
+  // generation: sample_logits after a prefill reads row 0.
+  bool prefill_all_logits = false;
+  AttnL2Prefetch attn_prefetch;
 };
 
 // Device bytes the runner takes, by purpose (one arena of `total`).
@@ -124,6 +152,10 @@ class LlamaCuda {
   Status upload_rows(LlamaTensor t, int layer, int64_t first_row, const uint16_t* bf16,
                      int64_t n_rows);
   Status upload_norm(LlamaTensor t, int layer, const float* w);
+  // W' = W diag(g) for the norms not folded yet (see LlamaCudaOptions::fold_norm_weights), then
+  // those norms = 1. Call once every weight is uploaded; uploads of a folded matrix or norm
+  // fail afterwards (InvalidArgument). Synchronous.
+  Status fold_norm_weights();
   // Dummy weights: every matrix uniform in [-1/sqrt(cols), 1/sqrt(cols)) from a counter hash,
   // the embedding in [-1, 1), norms 1.
   Status randomize_weights(uint64_t seed);
@@ -136,6 +168,9 @@ class LlamaCuda {
   // logits (host, [vocab]) receives them when non-null.
   Result<int32_t> prefill(int slot, const int32_t* tokens, int64_t n, int64_t pos,
                           float* logits = nullptr);
+  // prefill(), and logits (host, [n, vocab]) row i receives the logits after token i. Needs
+  // options().prefill_all_logits (else InvalidArgument).
+  Status prefill_logits(int slot, const int32_t* tokens, int64_t n, int64_t pos, float* logits);
   // One decode step of slots [0, batch): token tokens[b] at position positions[b]. next[b]
   // gets the argmax; logits (host [batch, vocab]) when non-null.
   Status decode(const int32_t* tokens, const int32_t* positions, int batch, int32_t* next,
@@ -157,6 +192,12 @@ class LlamaCuda {
   void set_programmatic_launch(bool on);
   // Benchmarks: the fusions above on or off (drops the captured graphs).
   void set_fusion(bool gemv, bool attention_merge);
+  // Benchmarks: with folded norms, whether the fused GEMVs use the unit-weight input (on, the
+  // default) or load the norms (which are ones then: the same function, the old cost). Also
+  // re-captures graphs, e.g. after set_gemv_tuning (backend/cuda/ops.cuh).
+  void set_unit_norms(bool on);
+  // Benchmarks: the attention's L2 prefetch of the o-proj weights (drops the captured graphs).
+  void set_attn_prefetch(const AttnL2Prefetch& a);
 
   const LlamaDims& dims() const { return d_; }
   const LlamaCudaOptions& options() const { return o_; }
@@ -168,6 +209,9 @@ class LlamaCuda {
  private:
   explicit LlamaCuda(std::unique_ptr<Impl> impl, const LlamaDims& d, const LlamaCudaOptions& o,
                      const LlamaCudaMemory& m);
+  // prefill and prefill_logits: last_logits gets the last row's logits, all_logits every row's.
+  Result<int32_t> prefill_chunks(int slot, const int32_t* tokens, int64_t n, int64_t pos,
+                                 float* last_logits, float* all_logits);
   std::unique_ptr<Impl> impl_;
   LlamaDims d_;
   LlamaCudaOptions o_;
