@@ -46,16 +46,9 @@ LlamaDims small_dims() {
 // A tied-embedding Llama with F32 weights exactly representable in bf16 (so the GPU's bf16
 // upload changes nothing).
 Model tiny_model(uint32_t seed) {
-  ModelConfig c;
+  ModelConfig c = test::small_random_config();
   c.name = "tiny";
-  c.vocab_size = 1003;
-  c.dim = 192;
-  c.hidden_dim = 328;
-  c.n_layers = 2;
-  c.n_heads = 3;
-  c.n_kv_heads = 1;
   c.max_seq_len = 96;
-  c.rope_layout = RopeLayout::kHalf;
   c.tied_embeddings = true;
   return test::random_model(c, seed);
 }

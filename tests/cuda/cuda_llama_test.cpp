@@ -45,18 +45,9 @@ using test::random_model;
 // A Llama model with F32 weights whose values are exactly representable in bf16.
 
 ModelConfig small_config() {
-  ModelConfig c;
-  c.name = "random";
-  c.vocab_size = 1003;
-  c.dim = 192;
-  c.hidden_dim = 328;
-  c.n_layers = 2;
-  c.n_heads = 3;
-  c.n_kv_heads = 1;
-  c.max_seq_len = 64;
+  ModelConfig c = test::small_random_config();
   c.rope_base = 10000.f;
   c.norm_eps = 1e-5f;
-  c.rope_layout = RopeLayout::kHalf;
   return c;
 }
 
@@ -156,15 +147,22 @@ void compare_single(const Model& m, const LlamaCudaOptions& o, double bound,
   if (worst_out) *worst_out = worst;
 }
 
-TEST(CudaLlama, RandomModelMatchesCpuThroughGemv) {
-  FRUGAL_REQUIRE_GPU();
-  const Model m = random_model(small_config(), 1);
+// Two slots, prefill chunks of 2 tokens (every projection below cublas_min_batch rows: float
+// GEMV), blocks of 8 handed out shuffled.
+LlamaCudaOptions gemv_options() {
   LlamaCudaOptions o;
   o.max_batch = 2;
-  o.max_prefill_tokens = 2;  // every projection below cublas_min_batch rows: float GEMV
+  o.max_prefill_tokens = 2;
   o.max_seq_len = 64;
   o.block_size = 8;
   o.shuffle_blocks = true;
+  return o;
+}
+
+TEST(CudaLlama, RandomModelMatchesCpuThroughGemv) {
+  FRUGAL_REQUIRE_GPU();
+  const Model m = random_model(small_config(), 1);
+  LlamaCudaOptions o = gemv_options();
   compare_single(m, o, 1e-3);
 }
 
@@ -172,12 +170,7 @@ TEST(CudaLlama, RandomModelMatchesCpuThroughGemv) {
 TEST(CudaLlama, RandomModelMatchesCpuThroughUnfusedGemv) {
   FRUGAL_REQUIRE_GPU();
   const Model m = random_model(small_config(), 1);
-  LlamaCudaOptions o;
-  o.max_batch = 2;
-  o.max_prefill_tokens = 2;
-  o.max_seq_len = 64;
-  o.block_size = 8;
-  o.shuffle_blocks = true;
+  LlamaCudaOptions o = gemv_options();
   o.fuse_gemv = false;
   compare_single(m, o, 1e-3);
 }
@@ -192,12 +185,7 @@ TEST(CudaLlama, RandomModelMatchesCpuWithEarlyTrigger) {
   t.prefetch_bytes_per_row = 8192;
   set_gemv_tuning(t);
   const Model m = random_model(small_config(), 1);
-  LlamaCudaOptions o;
-  o.max_batch = 2;
-  o.max_prefill_tokens = 2;
-  o.max_seq_len = 64;
-  o.block_size = 8;
-  o.shuffle_blocks = true;
+  LlamaCudaOptions o = gemv_options();
   for (int rep = 0; rep < 3; ++rep) compare_single(m, o, 1e-3);
   set_gemv_tuning(saved);
 }
@@ -206,12 +194,7 @@ TEST(CudaLlama, RandomModelMatchesCpuWithEarlyTrigger) {
 TEST(CudaLlama, RandomModelWithoutFoldingMatchesCpu) {
   FRUGAL_REQUIRE_GPU();
   const Model m = random_model(small_config(), 1);
-  LlamaCudaOptions o;
-  o.max_batch = 2;
-  o.max_prefill_tokens = 2;
-  o.max_seq_len = 64;
-  o.block_size = 8;
-  o.shuffle_blocks = true;
+  LlamaCudaOptions o = gemv_options();
   o.fold_norm_weights = false;
   compare_single(m, o, 1e-3);
   o.fuse_gemv = false;
@@ -223,12 +206,7 @@ TEST(CudaLlama, RandomModelWithoutFoldingMatchesCpu) {
 TEST(CudaLlama, FoldedNormsStayCloseToTheUnfoldedModel) {
   FRUGAL_REQUIRE_GPU();
   const Model m = random_model(small_config(), 1);
-  LlamaCudaOptions o;
-  o.max_batch = 2;
-  o.max_prefill_tokens = 2;
-  o.max_seq_len = 64;
-  o.block_size = 8;
-  o.shuffle_blocks = true;
+  LlamaCudaOptions o = gemv_options();
   // the same rounding on the CPU: folded vs unfolded weights, prefill logits
   {
     const Model f = folded_copy(m);

@@ -41,19 +41,7 @@ namespace {
 using test::rel_l2;
 
 // Awkward sizes: vocab 1003, dim 192, hidden 328, GQA 3/1, untied output.
-Model small_model(uint32_t seed) {
-  ModelConfig c;
-  c.name = "random";
-  c.vocab_size = 1003;
-  c.dim = 192;
-  c.hidden_dim = 328;
-  c.n_layers = 2;
-  c.n_heads = 3;
-  c.n_kv_heads = 1;
-  c.max_seq_len = 64;
-  c.rope_layout = RopeLayout::kHalf;
-  return test::random_model(c, seed);
-}
+Model small_model(uint32_t seed) { return test::random_model(test::small_random_config(), seed); }
 
 std::vector<int32_t> random_tokens(size_t n, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);

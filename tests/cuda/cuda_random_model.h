@@ -14,6 +14,22 @@
 
 namespace frugal::cuda::test {
 
+// Awkward sizes for the whole-model GPU tests: vocab 1003, dim 192, hidden 328, 2 layers,
+// GQA 3 q / 1 KV head (head_dim 64), rotate-half RoPE, untied output, 64 positions.
+inline ModelConfig small_random_config() {
+  ModelConfig c;
+  c.name = "random";
+  c.vocab_size = 1003;
+  c.dim = 192;
+  c.hidden_dim = 328;
+  c.n_layers = 2;
+  c.n_heads = 3;
+  c.n_kv_heads = 1;
+  c.max_seq_len = 64;
+  c.rope_layout = RopeLayout::kHalf;
+  return c;
+}
+
 inline Model random_model(const ModelConfig& c, uint32_t seed) {
   Model m;
   m.config = c;

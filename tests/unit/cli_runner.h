@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -48,5 +51,23 @@ inline CliResult run_cli(const std::string& args, const std::string& input = "")
   r.err = slurp(err);
   return r;
 }
+
+// A failed command as the CLI reports one: not killed by a signal, exit code non-zero, nothing
+// on stdout, one stderr line "frugal: error: ..." that mentions `a` (or `b`).
+inline void expect_one_line_error(const CliResult& r, const std::string& a,
+                                  const std::string& b = "") {
+  EXPECT_FALSE(r.signaled) << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  const bool has = r.err.find(a) != std::string::npos ||
+                   (!b.empty() && r.err.find(b) != std::string::npos);
+  EXPECT_TRUE(has) << "stderr should mention '" << a << "'" << (b.empty() ? "" : " or '" + b + "'")
+                   << ", got: " << r.err;
+  EXPECT_EQ(r.err.rfind("frugal: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// An NVIDIA device node: `--device cuda` would really run here.
+inline bool has_gpu_node() { return file_exists("/dev/nvidia0"); }
 
 }  // namespace frugal::test

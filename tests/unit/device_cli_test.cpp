@@ -14,21 +14,9 @@ namespace frugal {
 namespace {
 
 using test::CliResult;
+using test::expect_one_line_error;
+using test::has_gpu_node;
 using test::run_cli;
-
-void expect_one_line_error(const CliResult& r, const std::string& a, const std::string& b = "") {
-  EXPECT_FALSE(r.signaled) << r.err;
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(r.out, "");
-  const bool has = r.err.find(a) != std::string::npos ||
-                   (!b.empty() && r.err.find(b) != std::string::npos);
-  EXPECT_TRUE(has) << "stderr should mention '" << a << "'" << (b.empty() ? "" : " or '" + b + "'")
-                   << ", got: " << r.err;
-  EXPECT_EQ(r.err.rfind("frugal: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
-
-bool has_gpu_node() { return test::file_exists("/dev/nvidia0"); }
 
 // The model is never opened on these paths: a missing file shows the flags are checked first.
 const std::string kModel = "-m /nonexistent/model.gguf -p hi -n 2";
