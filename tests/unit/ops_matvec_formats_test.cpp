@@ -330,6 +330,60 @@ TEST(MatvecFormats, Int8PathSameBitsForAnyThreadCount) {
   }
 }
 
+// The 4-bit kernels at the ends of their integer ranges: every nibble 0 or 15 (bytes 0x00,
+// 0x0F, 0xF0, 0xFF, 0x8F) times x at +-127 after quantization, so no integer step may saturate
+// (vpmaddubsw pair sums reach 2 * 15 * 127; the VNNI tile keeps high nibbles in place, 16x,
+// where only vpdpbusd's int32 sums are safe). d = 1 and m = 0: the references are exact.
+TEST(MatvecFormats, Int8PathExtremeNibbles) {
+  ThreadPool pool(1);
+  const uint8_t patterns[] = {0xFF, 0xF0, 0x0F, 0x00, 0x8F};
+  constexpr int64_t kRows = 5;  // a 4-row tile and a leftover row
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::I4_G64, DType::I4_G64A, DType::I4_G128, DType::I4_G128A}) {
+    const int64_t g = dtype_info(t).block_elems, bb = dtype_info(t).block_bytes;
+    const int64_t hdr = is_asym(t) ? 4 : 2;
+    for (int64_t n : {3 * g, 1536 + g}) {  // 3 x blocks: the 512-bit G = 32 tiles' odd tail
+      Weights w;
+      const size_t rb = dtype_row_bytes(t, n);
+      w.bytes.assign(rb * kRows, 0);
+      w.deq.resize((size_t)(kRows * n));
+      for (int64_t r = 0; r < kRows; ++r) {
+        uint8_t* row = w.bytes.data() + r * (int64_t)rb;
+        for (int64_t b = 0; b < n / g; ++b) {
+          uint8_t* blk = row + b * bb;
+          const uint16_t one = f32_to_fp16(1.0f);
+          std::memcpy(blk, &one, 2);  // d = 1 (and m = 0 for the asymmetric formats)
+          std::memset(blk + hdr, patterns[(size_t)r], (size_t)(bb - hdr));
+        }
+        dequantize_row(t, row, w.deq.data() + r * n, n);
+      }
+      w.view.dtype = t;
+      w.view.shape = {kRows, n};
+      w.view.data = w.bytes.data();
+      w.view.nbytes = w.bytes.size();
+      for (int sign_pattern = 0; sign_pattern < 2; ++sign_pattern) {
+        std::vector<float> x((size_t)n);  // |x| = 1 everywhere: every q is +-127
+        for (int64_t i = 0; i < n; ++i) x[(size_t)i] = sign_pattern == 1 && (i / 3) % 2 == 1 ? -1.0f : 1.0f;
+        for (const KernelSet& ks : kern::all_kernel_sets()) {
+          ActQ8 a;
+          ks.quantize_act(x.data(), n, &a);
+          const std::vector<float> y = run_matvec(ks, w, x.data(), pool, ActPrecision::kQ8);
+          for (int64_t r = 0; r < kRows; ++r) {
+            double v_hat = 0, abs_hat = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double xh = (double)a.d[(size_t)(i / 32)] * a.q[(size_t)i];
+              v_hat += w.deq[(size_t)(r * n + i)] * xh;
+              abs_hat += std::fabs(w.deq[(size_t)(r * n + i)] * xh);
+            }
+            EXPECT_LE(std::fabs(y[(size_t)r] - v_hat), kAccumTol * abs_hat + 1e-30)
+                << ks.name << " " << dtype_name(t) << " n=" << n << " byte " << (int)patterns[(size_t)r]
+                << " signs " << sign_pattern;
+          }
+        }
+      }
+    }
+  }
+}
+
 // matvec_multi (q/k/v, gate/up sharing x) gives the bits of one matvec per matrix, for mixed
 // dtypes (int8 and float paths in one call), both activation precisions, 1-3 threads; a matrix
 // whose row length is not x's gets NaN rows, the others are unaffected.

@@ -18,8 +18,11 @@
 // matvec goes through dot_q8_rows: row tiles of 4 rows per x block (x loads and loop overhead
 // shared, 4 independent accumulators), rows left over through the same code with one row, so a
 // row's sum never depends on the split over threads. The tiles build each row's scales with one
-// gather per 16 (AVX-512, RowScales512) or 8 (AVX2, RowScales256) groups. On AVX-512 the 4-bit
-// and the Q8_0 tiles work on two x blocks per 512-bit instruction. Every tile prefetches the rows
+// gather per 16 groups (AVX-512, RowScales512) or 8 scalar-loaded dwords per 8 groups (AVX2,
+// RowScales256). On AVX-512 the 4-bit
+// and the Q8_0 tiles work on two x blocks per 512-bit instruction; with VNNI the 4-bit tile
+// (DotQ4Q8TileVnni) keeps high nibbles in place (16 q) and folds the 1/16 into the float scales,
+// and interleaves the two blocks of a G = 32 step per dword. Every tile prefetches the rows
 // of a later tile (the scale pass touches all lines of its own rows first); the distance is per
 // format, measured (kPrefetchTiles*). dot_q8 (one row per call) is the earlier kernel, kept for
 // the comparison in bench/kernels (FRUGAL_BENCH_Q8ROW=1).
@@ -158,15 +161,13 @@ HWY_INLINE __m256 DotS8S8(__m256i a, __m256i b) {
 HWY_INLINE __m256i LoadBlock(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // 16 bytes of nibbles -> 32 bytes [low nibbles | high nibbles] (a 32-element block in order),
-// without cross-lane shuffles: a 128-bit broadcast load, then the upper half shifted.
+// without cross-lane shuffles: a 128-bit broadcast load, then the upper half shifted by one
+// per-dword variable shift (vpsrlvd; was vpsrlw + vpblendd: 2026-11-30 dev VM, AVX2 target,
+// 1 thread CPU-time GB/s: Q4_0 512x4096 in cache 17.7-17.8 -> 18.9-19.1, Q4_1 19.4-19.6 ->
+// 20.8-20.9, 4096x4096 from DRAM 9.4-9.6 -> 9.8-9.9. Haswell runs vpsrlvd as 3 uops.)
 HWY_INLINE __m256i NibblesToBytes16(const uint8_t* qs) {
   const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-#if HWY_TARGET == HWY_AVX2
-  const __m256i both = _mm256_blend_epi32(raw, _mm256_srli_epi16(raw, 4), 0xF0);
-#else
-  const __m256i both = _mm256_srlv_epi16(raw, _mm256_setr_epi64x(0, 0, 0x0004000400040004LL,
-                                                                  0x0004000400040004LL));
-#endif
+  const __m256i both = _mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
@@ -276,8 +277,8 @@ HWY_INLINE const float* GroupSx(const ActQ8& xa, int64_t ng, float* HWY_RESTRICT
   }
 }
 
-// The per-row scale pass of the 256-bit tiles, as RowScales512 below with 8-lane gathers: one
-// AVX2 gather per 8 groups reads the 32 bits at each group's first byte (fp16 d in the low half,
+// The per-row scale pass of the 256-bit tiles, as RowScales512 below, 8 groups at a time: one
+// vector of the 32 bits at each group's first byte (fp16 d in the low half,
 // an asymmetric group's fp16 m in the high half); the halves are packed with a byte shuffle and
 // converted by F16C. G = 32: out[k] = d_k * dx_k per x block; G >= 64: out[g] = d_g (the main
 // loop multiplies by dx; spreading d_g * dx_k over the blocks here instead measured no faster in
@@ -288,16 +289,26 @@ template <int G, int kBytes, bool kAsym, bool kOffset>
 HWY_INLINE float RowScales256(const uint8_t* HWY_RESTRICT w, int64_t ng, const float* HWY_RESTRICT dx,
                               const float* HWY_RESTRICT sxg, float* HWY_RESTRICT out) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i idx = _mm256_mullo_epi32(lane, _mm256_set1_epi32(kBytes));
   // Per 128-bit half: bytes 0-1, 4-5, 8-9, 12-13 (the low 16 bits of each lane) to bytes 0-7,
   // and bytes 2-3, 6-7, ... (the high 16 bits) to bytes 8-15.
   const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
                                         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
   __m256 macc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < ng; g += 8) {
+  // The 8 dwords by scalar loads (vpinsrd), not vpgatherdd, and masked loads / stores
+  // (vmaskmovps: several uops) only for a last partial chunk: 2026-11-30 dev VM, AVX2 target,
+  // 1 thread CPU-time GB/s, 512x4096 in cache: Q4_0 18.6 -> 19.6, Q4_1 20.8 -> 22.0, I4_G128
+  // 19.8 -> 22.1, Q8_0 32.5 -> 32.2 (DRAM 4096x4096: within noise). An unmasked vpgatherdd
+  // measured slower still (Q4_0 14.0), and on AVX-512 (RowScales512) 16 inserts were slower
+  // than its gather (Q4_0 25.1 -> 20.3). Without any scale pass (not a kernel: a timing probe)
+  // Q4_0 ran at 26.0 here (AVX3_DL: 36.4 vs 25.4): the pass is still ~30% of the in-cache time.
+  auto chunk = [&](int64_t g, bool full) {
     const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::min<int64_t>(ng - g, 8)), lane);
-    const __m256i raw = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(),
-                                                    reinterpret_cast<const int*>(w + g * kBytes), idx, m, 1);
+    auto ld = [&](int i) {
+      int v = 0;
+      if (full || g + i < ng) std::memcpy(&v, w + (g + i) * kBytes, 4);
+      return v;
+    };
+    const __m256i raw = _mm256_setr_epi32(ld(0), ld(1), ld(2), ld(3), ld(4), ld(5), ld(6), ld(7));
     const __m256i p = _mm256_shuffle_epi8(raw, pick);
     // [d0..d3 | m0..m3] [d4..d7 | m4..m7] -> d0..d7 and m0..m7.
     __m256 d = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
@@ -305,11 +316,18 @@ HWY_INLINE float RowScales256(const uint8_t* HWY_RESTRICT w, int64_t ng, const f
       const __m256 mv =
           kAsym ? _mm256_cvtph_ps(_mm_unpackhi_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)))
                 : d;
-      macc = _mm256_fmadd_ps(mv, _mm256_maskload_ps(sxg + g, m), macc);
+      macc = _mm256_fmadd_ps(mv, full ? _mm256_loadu_ps(sxg + g) : _mm256_maskload_ps(sxg + g, m), macc);
     }
-    if (G == 32) d = _mm256_mul_ps(d, _mm256_maskload_ps(dx + g, m));
-    _mm256_maskstore_ps(out + g, m, d);
-  }
+    if (G == 32) d = _mm256_mul_ps(d, full ? _mm256_loadu_ps(dx + g) : _mm256_maskload_ps(dx + g, m));
+    if (full) {
+      _mm256_storeu_ps(out + g, d);
+    } else {
+      _mm256_maskstore_ps(out + g, m, d);
+    }
+  };
+  int64_t g = 0;
+  for (; g + 8 <= ng; g += 8) chunk(g, true);
+  if (g < ng) chunk(g, false);
   if constexpr (!kOffset) return 0.0f;
   const float mt = HSum(macc);
   return kAsym ? mt : -8.0f * mt;
@@ -345,24 +363,30 @@ HWY_INLINE void DotQ4Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ
       for (int r = 0; r < R; ++r)
         Prefetch(qs0 + (r + kPrefetchTilesQ4<G> * R) * rb);
     }
-    for (int j = 0; j < kSub; ++j) {
-      const int64_t k = g * kSub + j;
-      const __m256i xk = LoadBlock(xq + k * kActBlock);
-      const __m256 dxk = _mm256_set1_ps(dx[k]);  // G >= 64 only
+    if constexpr (G == 32) {
+      const __m256i xk = LoadBlock(xq + g * kActBlock);
+      for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_fmadd_ps(DotU8S8(NibblesToBytes16(qs0 + r * rb), xk), _mm256_set1_ps(sc.f0[r * nb + g]), acc[r]);
+    } else {
+      // Per row and group: t = sum_j c_j * dx_j over the group's x blocks, then acc += t * d_g
+      // (G = 128: 5 float ops per 4 blocks instead of 8); each 32-byte chunk is loaded once for
+      // its low-nibble block j and its high-nibble block j + G/64. Was acc += c_j * (d_g * dx_j)
+      // per block: 2026-11-30 dev VM, 1 thread CPU-time GB/s, 512x4096 in cache I4_G128 19.3 ->
+      // 20.8, I4_G64 18.1 -> 19.7; 4096x4096 from DRAM I4_G128 10.5 -> 10.6.
+      constexpr int kChunks = G / 64;
+      const int64_t k0 = g * kSub;
       for (int r = 0; r < R; ++r) {
         const uint8_t* qs = qs0 + r * rb;
-        const float* f = sc.f0 + r * nb;
-        __m256i q;
-        __m256 scale;
-        if constexpr (G == 32) {
-          q = NibblesToBytes16(qs);
-          scale = _mm256_set1_ps(f[k]);
-        } else {
-          const __m256i raw = LoadBlock(qs + 32 * (j % (G / 64)));
-          q = _mm256_and_si256(j < G / 64 ? raw : _mm256_srli_epi16(raw, 4), m4);
-          scale = _mm256_mul_ps(_mm256_set1_ps(f[g]), dxk);
+        __m256 t = _mm256_setzero_ps();
+        for (int c = 0; c < kChunks; ++c) {
+          const __m256i raw = LoadBlock(qs + 32 * c);
+          const __m256 lo = DotU8S8(_mm256_and_si256(raw, m4), LoadBlock(xq + (k0 + c) * kActBlock));
+          t = c == 0 ? _mm256_mul_ps(lo, _mm256_set1_ps(dx[k0])) : _mm256_fmadd_ps(lo, _mm256_set1_ps(dx[k0 + c]), t);
+          const __m256 hi = DotU8S8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
+                                    LoadBlock(xq + (k0 + c + kChunks) * kActBlock));
+          t = _mm256_fmadd_ps(hi, _mm256_set1_ps(dx[k0 + c + kChunks]), t);
         }
-        acc[r] = _mm256_fmadd_ps(DotU8S8(q, xk), scale, acc[r]);
+        acc[r] = _mm256_fmadd_ps(t, _mm256_set1_ps(sc.f0[r * nb + g]), acc[r]);
       }
     }
   }
@@ -490,6 +514,117 @@ HWY_INLINE void DotQ4Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const A
 }
 #endif
 
+#if HWY_TARGET == HWY_AVX3_DL
+// The 4-bit tile with VNNI: fewer vector ALU uops per row and step (2 x blocks) than
+// DotQ4Q8Tile512 (in cache the 4-bit tiles are bound by those, not by loads):
+// (1) High nibbles stay in place: byte & 0xF0 = 16 q. vpdpbusd's int32 lane sums are then 16x
+//     the true ones (at most 4 * 240 * 127, exact; vpmaddubsw would saturate, hence VNNI only)
+//     and the factor 1/16 goes into the x scales (G >= 64, shared by the R rows) or into one
+//     multiply of the accumulator lanes at the end (G = 32). Powers of two: no extra rounding.
+//     Saves the variable shift per row and step.
+// (2) G = 32: the two blocks' dwords interleaved (lane 2i: block k, lane 2i + 1: block k + 1;
+//     lanes 0-7 low nibbles, 8-15 high), the weights by one two-source dword permute of the two
+//     16-byte qs loads (replacing a masked broadcast load), x by one dword permute per step shared
+//     by the R rows, so the row's scale pair (f[k], f[k+1]) is one 64-bit broadcast load instead
+//     of a broadcast plus a masked broadcast (a shuffle uop).
+// (3) G = 128: the group's two steps read one 64-byte load (low nibbles, then high), and the
+//     row's group scale is applied once per group: t = c0 * dx0 + c1 * dx1, acc += t * d_g.
+// Per row and step G = 32 now issues vpermt2d, vpandd, vpdpbusd, vcvtdq2ps, vfmadd (7 vector
+// ALU uops before: + vpsrlvw + the masked broadcasts). Measured 2026-11-30 on the dev VM against
+// DotQ4Q8Tile512 (frugal_bench_kernels, FRUGAL_BENCH_CPU_TIME=1, GB/s, best of 3): in cache
+// (512x4096/hot, 1 thread) Q4_0 20.5 -> 25.7, Q4_1 22.9 -> 28.6, I4_G64 24.8 -> 28.9,
+// I4_G128 24.2 -> 30.7; from DRAM 4096x4096 2 threads Q4_0 22.0 -> 23.9, I4_G128 22.1 -> 24.0
+// (read 21.9 / 22.5 in the same runs); frugal bench decode/roofline q4_0 0.75-0.77 -> 0.80-0.83,
+// i4_g128 0.73-0.76 -> 0.80-0.81.
+template <int G, bool kAsym, int R>
+HWY_INLINE void DotQ4Q8TileVnni(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
+                                float* HWY_RESTRICT y) {
+  static_assert(G == 32 || G == 64 || G == 128);
+  constexpr int kBytes = kAsym ? (int)sizeof(BlockI4Asym<G>) : (int)sizeof(BlockI4Sym<G>);
+  constexpr int kQs = kAsym ? 4 : 2;
+  const int64_t nb = n / kActBlock, ng = n / G;
+  const RowScratch sc = GetRowScratch(nb * R + nb);
+  const float* dx = xa.d.data();
+  const float* sxg = GroupSx<G>(xa, ng, sc.f0 + nb * R);  // shared by the R rows
+  float offset[R];
+  for (int r = 0; r < R; ++r)
+    offset[r] = RowScales512<G, kBytes, kAsym>(w + r * rb, ng, dx, sxg, sc.f0 + r * nb);
+  const int8_t* xq = xa.q.data();
+  // Bytes of lanes 0-7: low nibbles; lanes 8-15: high nibbles (in place).
+  const __m512i nib = _mm512_inserti64x4(_mm512_set1_epi8(0x0F), _mm256_set1_epi8((char)0xF0), 1);
+  auto dot = [](__m512i q, __m512i x) { return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x)); };
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  if constexpr (G == 32) {
+    const __m512i xperm = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    const __m512i wperm = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+    int64_t k = 0;
+    for (; k + 2 <= nb; k += 2) {
+      const uint8_t* qs0 = w + k * kBytes + kQs;
+      for (int r = 0; r < R; ++r) Prefetch(qs0 + (r + kPrefetchTilesQ4<G> * R) * rb);
+      const __m512i xk = _mm512_permutexvar_epi32(xperm, _mm512_loadu_si512(xq + k * kActBlock));
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* qs = qs0 + r * rb;
+        const __m512i a = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+        const __m512i b = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + kBytes)));
+        const __m512i q = _mm512_and_si512(_mm512_permutex2var_epi32(a, wperm, b), nib);
+        const __m512 scale = _mm512_castsi512_ps(
+            _mm512_broadcastq_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc.f0 + r * nb + k))));
+        acc[r] = _mm512_fmadd_ps(dot(q, xk), scale, acc[r]);
+      }
+    }
+    if (k < nb) {  // a last, odd x block: into lanes 0-7 (natural order, nibbles shifted)
+      const uint8_t* qs0 = w + k * kBytes + kQs;
+      const __m512i xk = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq + k * kActBlock);
+      for (int r = 0; r < R; ++r) {
+        const __m512i a = _mm512_maskz_broadcast_i32x4(
+            0x00FF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0 + r * rb)));
+        const __m512i q = _mm512_and_si512(
+            _mm512_srlv_epi16(a, _mm512_set_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
+            _mm512_set1_epi8(0x0F));
+        acc[r] = _mm512_mask3_fmadd_ps(dot(q, xk), _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
+      }
+    }
+    const __m512 unscale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(1.0f), _mm512_set1_ps(1.0f / 16.0f));
+    for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[r], unscale)) + offset[r];
+  } else {
+    constexpr int kSteps = G / 64;  // steps of 2 x blocks per group
+    const __m512 sixteenth = _mm512_set1_ps(1.0f / 16.0f);
+    for (int64_t g = 0; g < ng; ++g) {
+      const int64_t k = g * (G / kActBlock);
+      const uint8_t* qs0 = w + g * kBytes + kQs;
+      for (int r = 0; r < R; ++r) Prefetch(qs0 + (r + kPrefetchTilesQ4<G> * R) * rb);
+      // Per step [dx_k x 8 | dx_k+1 x 8], times 1/16 where the weights are high nibbles in place.
+      __m512 dxv[kSteps];
+      __m512i xk[kSteps];
+      for (int s = 0; s < kSteps; ++s) {
+        dxv[s] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(dx[k + 2 * s]), 0xFF00, _mm_load_ss(dx + k + 2 * s + 1));
+        xk[s] = _mm512_loadu_si512(xq + (k + 2 * s) * kActBlock);
+      }
+      if constexpr (G == 64) {
+        dxv[0] = _mm512_mask_mul_ps(dxv[0], 0xFF00, dxv[0], sixteenth);
+      } else {
+        dxv[1] = _mm512_mul_ps(dxv[1], sixteenth);
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* qs = qs0 + r * rb;
+        __m512 t;
+        if constexpr (G == 64) {  // one 32-byte chunk: low nibbles block k, high block k + 1
+          const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+          t = _mm512_mul_ps(dot(_mm512_and_si512(raw, nib), xk[0]), dxv[0]);
+        } else {  // 64 bytes: low nibbles blocks k, k + 1; high nibbles blocks k + 2, k + 3
+          const __m512i raw = _mm512_loadu_si512(qs);
+          t = _mm512_mul_ps(dot(_mm512_and_si512(raw, _mm512_set1_epi8(0x0F)), xk[0]), dxv[0]);
+          t = _mm512_fmadd_ps(dot(_mm512_and_si512(raw, _mm512_set1_epi8((char)0xF0)), xk[1]), dxv[1], t);
+        }
+        acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(sc.f0[r * nb + g]), acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]) + offset[r];
+  }
+}
+#endif
+
 template <int R>
 HWY_INLINE void DotQ8_0Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const ActQ8& xa, int64_t n,
                               float* HWY_RESTRICT y) {
@@ -581,7 +716,10 @@ template <int G, bool kAsym>
 void DotQ4Q8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa, int64_t n, float* y) {
   const uint8_t* w = static_cast<const uint8_t*>(rows);
   int64_t r = 0;
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL
+  for (; r + kTileRows <= nrows; r += kTileRows) DotQ4Q8TileVnni<G, kAsym, kTileRows>(w + r * rb, rb, xa, n, y + r);
+  for (; r < nrows; ++r) DotQ4Q8TileVnni<G, kAsym, 1>(w + r * rb, rb, xa, n, y + r);
+#elif HWY_TARGET == HWY_AVX3
   for (; r + kTileRows <= nrows; r += kTileRows) DotQ4Q8Tile512<G, kAsym, kTileRows>(w + r * rb, rb, xa, n, y + r);
   for (; r < nrows; ++r) DotQ4Q8Tile512<G, kAsym, 1>(w + r * rb, rb, xa, n, y + r);
 #else
