@@ -431,6 +431,16 @@ HWY_INLINE __m512i NibblePair(const uint8_t* qs, int j) {
   }
 }
 
+// A last, odd 32-weight block (16 bytes of qs) as 32 bytes 0..15 in lanes 0-7 (low nibbles,
+// then high: natural order), the upper lanes zero.
+HWY_INLINE __m512i OddBlockNibbles512(const uint8_t* qs) {
+  const __m512i a =
+      _mm512_maskz_broadcast_i32x4(0x00FF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm512_and_si512(
+      _mm512_srlv_epi16(a, _mm512_set_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
+      _mm512_set1_epi8(0x0F));
+}
+
 // The per-row scale pass with one 16-lane gather per 16 groups (32-bit loads at the groups'
 // first bytes: d in the low half, an asymmetric group's m in the high half), converted with
 // vector ops; no fp16 ever goes through memory (a pass that stores 16-bit scales and reloads
@@ -502,12 +512,8 @@ HWY_INLINE void DotQ4Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const A
     const uint8_t* qs0 = w + k * kBytes + kQs;
     const __m512i xk = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq + k * kActBlock);
     for (int r = 0; r < R; ++r) {
-      const __m512i a = _mm512_maskz_broadcast_i32x4(
-          0x00FF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0 + r * rb)));
-      const __m512i q = _mm512_and_si512(
-          _mm512_srlv_epi16(a, _mm512_set_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
-          _mm512_set1_epi8(0x0F));
-      acc[r] = _mm512_mask3_fmadd_ps(DotU8S8x2(q, xk), _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
+      acc[r] = _mm512_mask3_fmadd_ps(DotU8S8x2(OddBlockNibbles512(qs0 + r * rb), xk),
+                                     _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
     }
   }
   for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]) + offset[r];
@@ -577,12 +583,8 @@ HWY_INLINE void DotQ4Q8TileVnni(const uint8_t* HWY_RESTRICT w, size_t rb, const 
       const uint8_t* qs0 = w + k * kBytes + kQs;
       const __m512i xk = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq + k * kActBlock);
       for (int r = 0; r < R; ++r) {
-        const __m512i a = _mm512_maskz_broadcast_i32x4(
-            0x00FF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0 + r * rb)));
-        const __m512i q = _mm512_and_si512(
-            _mm512_srlv_epi16(a, _mm512_set_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)),
-            _mm512_set1_epi8(0x0F));
-        acc[r] = _mm512_mask3_fmadd_ps(dot(q, xk), _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
+        acc[r] = _mm512_mask3_fmadd_ps(dot(OddBlockNibbles512(qs0 + r * rb), xk),
+                                       _mm512_set1_ps(sc.f0[r * nb + k]), acc[r], 0x00FF);
       }
     }
     const __m512 unscale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(1.0f), _mm512_set1_ps(1.0f / 16.0f));
