@@ -7,8 +7,9 @@
 //   - sample_logits on the logits a prefill / decode left on the device = the CPU Sampler's
 //     sample_with_uniform on the same logits (downloaded) with the same u;
 //   - greedy generation = the CPU engine's (bf16-exact random weights, BF16 KV on the CPU);
-//     a seed gives the same tokens twice; bad input (repeat penalty, prompt too long) is an
-//     error, not a crash.
+//     a seed gives the same tokens twice; with a repetition penalty, greedy tokens = the CPU
+//     loop's with the same penalty (and differ from no penalty); bad input (a negative
+//     penalty, prompt too long) is an error, not a crash.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -182,14 +183,52 @@ TEST(CudaGenerate, GreedyMatchesCpuAndSeedsRepeat) {
   EXPECT_EQ(a.size(), (size_t)n_new);
 }
 
+// The repetition penalty on the device: greedy tokens equal the CPU generate loop's with the
+// same penalty, and the penalty changes the text (so it was applied).
+TEST(CudaGenerate, RepetitionPenaltyMatchesCpu) {
+  FRUGAL_REQUIRE_GPU();
+  const Model m = tiny_model(17);
+  const std::vector<int32_t> prompt = {5, 77, 300, 12, 999, 1, 64, 5, 77};
+  const int n_new = 24;
+  auto run_cpu = [&](float penalty) {
+    GenerateParams p;
+    p.max_new_tokens = n_new;
+    p.sampler.temperature = 0.0f;
+    p.sampler.repeat_penalty = penalty;
+    p.sampler.repeat_last_n = 16;
+    p.kv.dtype = cpu::KvDType::kBF16;
+    ThreadPool pool(2);
+    std::vector<int32_t> toks;
+    auto r = generate(m, pool, prompt, p, [&](int32_t t) { toks.push_back(t); return true; });
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return toks;
+  };
+  auto run_gpu = [&](float penalty) {
+    CudaGenerateParams gp;
+    gp.max_new_tokens = n_new;
+    gp.sampler.temperature = 0.0f;
+    gp.sampler.repeat_penalty = penalty;
+    gp.sampler.repeat_last_n = 16;
+    gp.gpu_memory_utilization = 0.2;
+    std::vector<int32_t> toks;
+    auto r = generate_cuda(m, prompt, gp, [&](int32_t t) { toks.push_back(t); return true; });
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return toks;
+  };
+  const auto plain = run_gpu(1.0f), cpu = run_cpu(2.5f), gpu = run_gpu(2.5f);
+  EXPECT_EQ(gpu, cpu);
+  EXPECT_EQ(gpu.size(), (size_t)n_new);
+  EXPECT_NE(gpu, plain);
+}
+
 TEST(CudaGenerate, BadInputIsAnError) {
   FRUGAL_REQUIRE_GPU();
   const Model m = tiny_model(18);
   auto ignore = [](int32_t) { return true; };
   CudaGenerateParams gp;
-  gp.sampler.repeat_penalty = 1.1f;
+  gp.sampler.repeat_penalty = -1.0f;
   EXPECT_EQ(generate_cuda(m, std::vector<int32_t>{1, 2}, gp, ignore).status().code(),
-            StatusCode::kUnsupported);
+            StatusCode::kInvalidArgument);
   gp.sampler.repeat_penalty = 1.0f;
   EXPECT_EQ(generate_cuda(m, std::vector<int32_t>(100, 1), gp, ignore).status().code(),
             StatusCode::kOutOfRange);  // longer than the model's 96 positions

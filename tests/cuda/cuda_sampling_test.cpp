@@ -7,6 +7,9 @@
 //   - ties (cut by top-k through equal logits: lowest ids first), -inf and NaN logits, greedy;
 //   - distribution over 40000 draws with the seeded uniform stream on a 37-token vocabulary:
 //     chi-square within a far-tail bound, nothing outside the kept set;
+//   - the repetition penalty kernel: bit-identical to the CPU rule on a 1003-wide row (positive,
+//     negative and zero logits, ids out of range skipped), and penalty + greedy draw = the CPU
+//     Sampler's token for the same history;
 //   - bad parameters are InvalidArgument. Timing of one 49152-wide row printed (not asserted).
 #include <algorithm>
 #include <cmath>
@@ -98,6 +101,57 @@ void check_case(const std::vector<float>& logits, const SamplerCase& c, uint64_t
       ADD_FAILURE() << "row " << i << " u " << u[i] << ": device " << got[i] << ", CPU "
                     << want[i];
   EXPECT_EQ(bad, 0);
+}
+
+TEST(CudaSampling, RepetitionPenaltyMatchesCpuSampler) {
+  FRUGAL_REQUIRE_GPU();
+  const int64_t n = 1003;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> logits((size_t)n);
+  for (auto& l : logits) l = nd(rng);
+  logits[3] = 0.0f;
+  // a history with repeats (as the generate loop passes it) and its distinct ids
+  std::uniform_int_distribution<int32_t> id(0, 60);
+  std::vector<int32_t> history(150);
+  for (auto& t : history) t = id(rng);
+  history.push_back(3);
+  std::vector<int32_t> ids = history;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const float penalty = 1.7f;
+  std::vector<int32_t> ids_dev = ids;
+  ids_dev.push_back(-1);  // out of range: skipped
+  ids_dev.push_back((int32_t)n);
+  ASSIGN_OK(dl, test::to_device(logits));
+  ASSIGN_OK(di, test::to_device(ids_dev));
+  FRUGAL_ASSERT_OK(apply_repetition_penalty(dl.as<float>(), n, di.as<int32_t>(),
+                                            (int)ids_dev.size(), penalty));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> got((size_t)n);
+  FRUGAL_ASSERT_OK(dl.download(got.data(), (size_t)n * 4));
+  std::vector<float> want = logits;
+  for (int32_t t : ids) want[(size_t)t] = want[(size_t)t] > 0 ? want[(size_t)t] / penalty
+                                                               : want[(size_t)t] * penalty;
+  int changed = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(got[(size_t)i], want[(size_t)i]) << i;  // bit-identical: one IEEE op each
+    changed += got[(size_t)i] != logits[(size_t)i];
+  }
+  EXPECT_GT(changed, 40);  // the penalty did act (every nonzero logit among the ids)
+  // penalty + greedy draw on the device = the CPU Sampler's token for this history
+  SamplerParams sp;
+  sp.repeat_penalty = penalty;
+  sp.repeat_last_n = 1000;
+  Sampler cpu(sp);
+  std::vector<float> l = logits;
+  const int32_t want_tok = cpu.sample_with_uniform(l, history, 0.0);
+  SampleParams greedy;
+  ASSIGN_OK(tok, draw(got, n, greedy, {0.0}));
+  EXPECT_EQ(tok[0], want_tok);
+  // bad input
+  EXPECT_FALSE(apply_repetition_penalty(dl.as<float>(), n, di.as<int32_t>(), 1, 0.0f).ok());
+  EXPECT_FALSE(apply_repetition_penalty(nullptr, n, nullptr, 1, 1.5f).ok());
 }
 
 TEST(CudaSampling, SameTokenAsCpuSamplerForTheSameUniform) {

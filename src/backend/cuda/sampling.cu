@@ -254,7 +254,31 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) out[row] = id_of(k);
 }
 
+__global__ void penalty_kernel(float* logits, int64_t n, const int32_t* ids, int n_ids,
+                               float penalty) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n_ids) return;
+  const int32_t t = ids[i];
+  if (t < 0 || t >= n) return;
+  const float l = logits[t];
+  logits[t] = l > 0 ? l / penalty : l * penalty;
+}
+
 }  // namespace
+
+Status apply_repetition_penalty(float* logits, int64_t n, const int32_t* ids, int n_ids,
+                                float penalty, cudaStream_t stream) {
+  if (!(penalty > 0.0f) || !std::isfinite(penalty))
+    return InvalidArgument("apply_repetition_penalty: penalty must be a positive finite number");
+  if (n < 1 || n_ids < 0) return InvalidArgument("apply_repetition_penalty: bad sizes");
+  if (n_ids == 0) return Status::Ok();
+  if (!logits || !ids) return InvalidArgument("apply_repetition_penalty: null pointer");
+  constexpr int kT = 128;
+  penalty_kernel<<<(unsigned)((n_ids + kT - 1) / kT), kT, 0, stream>>>(logits, n, ids, n_ids,
+                                                                       penalty);
+  FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("penalty_kernel");
+  return Status::Ok();
+}
 
 Status sample_rows(const float* logits, int64_t rows, int64_t n, const SampleParams& p,
                    const double* uniforms, int32_t* out, cudaStream_t stream) {

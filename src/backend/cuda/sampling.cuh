@@ -5,7 +5,8 @@
 //   the shortest prefix whose probability (temperature 1) reaches top_p; min-p those with
 //   p >= min_p * p_max; then the draw at temperature T: the first candidate whose cumulative
 //   weight exp((l - l_max) / T) exceeds u * (their sum). temperature <= 0: argmax (lowest id on
-//   ties). NaN logits are never candidates. The repetition penalty is not applied here.
+//   ties). NaN logits are never candidates. The repetition penalty is a separate kernel
+//   (apply_repetition_penalty), run on the logits first.
 // No sort: every cut is a search for a threshold over the 64-bit key (ordered logit bits,
 // ~id) — the largest key whose count or probability mass of candidates at or above it meets
 // the target — done 4 bits per pass over the row (16 passes), sums in float64 as the CPU does.
@@ -32,5 +33,11 @@ struct SampleParams {
 // out[r] = the token drawn from logits[r, 0:n) with uniforms[r] (device arrays), r < rows.
 Status sample_rows(const float* logits, int64_t rows, int64_t n, const SampleParams& p,
                    const double* uniforms, int32_t* out, cudaStream_t stream = nullptr);
+
+// The CPU Sampler's repetition penalty (CTRL-style, as llama.cpp) on one row logits[0, n)
+// (device): for each of the n_ids ids (device array; the caller passes each token once, ids
+// outside [0, n) are skipped) l = l > 0 ? l / penalty : l * penalty, as src/sampling/sampler.cpp.
+Status apply_repetition_penalty(float* logits, int64_t n, const int32_t* ids, int n_ids,
+                                float penalty, cudaStream_t stream = nullptr);
 
 }  // namespace frugal::cuda

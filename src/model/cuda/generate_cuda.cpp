@@ -33,9 +33,6 @@ Result<CudaGenerateResult> generate_cuda(const Model& model, std::span<const int
   const ModelConfig& c = model.config;
   const SamplerParams& sp = params.sampler;
   FRUGAL_RETURN_IF_ERROR(sp.validate());
-  if (sp.repeat_penalty != 1.0f)
-    return Unsupported("the repetition penalty is not applied on the CUDA device (logits stay "
-                       "there); use --repeat-penalty 1 or --device cpu");
   if (prompt.empty()) return InvalidArgument("the prompt is empty (it encodes to zero tokens)");
   if (params.max_new_tokens < 0) return InvalidArgument("number of tokens to generate must be >= 0");
   for (int32_t t : prompt)
@@ -75,10 +72,24 @@ Result<CudaGenerateResult> generate_cuda(const Model& model, std::span<const int
   dp.top_p = sp.top_p;
   dp.min_p = sp.min_p;
   Sampler rng(sp);  // only its uniform stream: the CPU Sampler's draws for this seed
-  // The token for the logits the last prefill/decode left on the device.
+  const bool penalize = sp.repeat_penalty != 1.0f && sp.repeat_last_n > 0;
+  std::vector<int32_t> history(prompt.begin(), prompt.end());  // as the CPU generate loop
+  std::vector<int32_t> recent;
+  // The token for the logits the last prefill/decode left on the device: the penalty on the
+  // distinct ids of the last repeat_last_n tokens first (then the device argmax is stale).
   auto choose = [&](int32_t argmax) -> Result<int32_t> {
-    if (sp.temperature <= 0.0f) return argmax;
-    const double u = rng.next_uniform();
+    if (penalize) {
+      const size_t start = history.size() > (size_t)sp.repeat_last_n
+                               ? history.size() - (size_t)sp.repeat_last_n : 0;
+      recent.assign(history.begin() + (std::ptrdiff_t)start, history.end());
+      std::sort(recent.begin(), recent.end());
+      recent.erase(std::unique(recent.begin(), recent.end()), recent.end());
+      FRUGAL_RETURN_IF_ERROR(g->penalize_logits(0, recent.data(), (int)recent.size(),
+                                                sp.repeat_penalty));
+    } else if (sp.temperature <= 0.0f) {
+      return argmax;
+    }
+    const double u = sp.temperature > 0.0f ? rng.next_uniform() : 0.0;
     int32_t tok = 0;
     FRUGAL_RETURN_IF_ERROR(g->sample_logits(dp, &u, 1, &tok));
     return tok;
@@ -95,6 +106,7 @@ Result<CudaGenerateResult> generate_cuda(const Model& model, std::span<const int
   const TokenStopRule stop_rule{&model, params.ignore_eos, params.max_new_tokens, n_ctx};
   while (st.n_generated < params.max_new_tokens) {
     if (stop_rule.emit(tok, pos, on_token, st)) break;
+    history.push_back(tok);
     const int32_t in[1] = {tok};
     const int32_t at[1] = {(int32_t)pos};
     int32_t next[1] = {0};

@@ -26,7 +26,7 @@ struct CudaGenerateParams {
   int64_t max_new_tokens = 128;
   int64_t n_ctx = 0;       // positions of the sequence; 0: prompt + max_new_tokens (<= model's)
   bool ignore_eos = false;
-  SamplerParams sampler;   // repeat_penalty must be 1 (not applied on the device)
+  SamplerParams sampler;   // all of it on the device (repetition penalty included)
   double gpu_memory_utilization = 0.9;  // the arena's share of device memory (planner split)
   int max_prefill_tokens = 512;         // prefill chunk
 };

@@ -69,6 +69,7 @@ struct Layout {
   int32_t *tokens = nullptr, *pos = nullptr, *lens = nullptr, *tables = nullptr, *next = nullptr;
   double* uniforms = nullptr;   // sample_logits: one per row
   int32_t* sampled = nullptr;   // sample_logits: the drawn ids
+  int32_t* penalty_ids = nullptr;  // penalize_logits: distinct recent ids (max_seq_len)
   void* attn_ws = nullptr;
   size_t attn_ws_bytes = 0;
   int32_t* attn_counters = nullptr;  // [rows * n_kv_heads], zero between launches
@@ -146,6 +147,7 @@ Status carve(const LlamaDims& d, const LlamaCudaOptions& o, int sms, int64_t kv_
   FRUGAL_RETURN_IF_ERROR(grab(L.tables, (size_t)L.table_entries * 4));
   FRUGAL_RETURN_IF_ERROR(grab(L.uniforms, (size_t)o.max_batch * sizeof(double)));
   FRUGAL_RETURN_IF_ERROR(grab(L.sampled, (size_t)o.max_batch * 4));
+  FRUGAL_RETURN_IF_ERROR(grab(L.penalty_ids, (size_t)o.max_seq_len * 4));
   // Split-K partials: n_seqs * n_splits <= rows + the splits one full wave holds (at most 16
   // blocks of 128 threads per multiprocessor), each (head_dim + 2) floats per query head.
   L.attn_ws_bytes = (size_t)(R + 16 * (int64_t)sms) * d.n_heads * (d.head_dim + 2) * 4;
@@ -800,6 +802,25 @@ Status LlamaCuda::sample_logits(const SampleParams& p, const double* uniforms, i
       sample_rows(I.L.logits, rows, d_.vocab, p, I.L.uniforms, I.L.sampled, I.stream));
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out, I.L.sampled, (size_t)rows * 4,
                                               cudaMemcpyDeviceToHost, I.stream));
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
+  return Status::Ok();
+}
+
+Status LlamaCuda::penalize_logits(int row, const int32_t* ids, int n_ids, float penalty) {
+  if (row < 0 || row >= o_.max_batch)
+    return InvalidArgument("LlamaCuda::penalize_logits: row " + std::to_string(row) +
+                           " outside [0, " + std::to_string(o_.max_batch) + ")");
+  if (n_ids < 0 || n_ids > o_.max_seq_len)
+    return InvalidArgument("LlamaCuda::penalize_logits: " + std::to_string(n_ids) +
+                           " ids (at most max_seq_len " + std::to_string(o_.max_seq_len) + ")");
+  if (n_ids == 0) return Status::Ok();
+  if (!ids) return InvalidArgument("LlamaCuda::penalize_logits: null ids");
+  Impl& I = *impl_;
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(I.L.penalty_ids, ids, (size_t)n_ids * 4,
+                                              cudaMemcpyHostToDevice, I.stream));
+  FRUGAL_RETURN_IF_ERROR(apply_repetition_penalty(I.L.logits + (int64_t)row * d_.vocab, d_.vocab,
+                                                  I.L.penalty_ids, n_ids, penalty, I.stream));
+  // the host ids may be reused by the caller once this returns
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(I.stream));
   return Status::Ok();
 }

@@ -184,6 +184,10 @@ class LlamaCuda {
   // of row r. Only the ids come back (out[rows]); synchronous.
   Status sample_logits(const SampleParams& p, const double* uniforms, int rows,
                        int32_t* out);
+  // The repetition penalty (CPU Sampler semantics, backend/cuda/sampling.cuh) on logits row
+  // `row` that the last prefill (row 0) or decode left on the device, before sample_logits:
+  // ids are the distinct recent tokens (at most max_seq_len). Synchronous.
+  Status penalize_logits(int row, const int32_t* ids, int n_ids, float penalty);
   Status synchronize();
 
   // Benchmarks: decode steps as graph replays (on) or eager launches (off).
