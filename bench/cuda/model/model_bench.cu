@@ -25,7 +25,7 @@
 //            [--only decode|decode-b1|prefill|attention|ncu] [--no-gemv-ab]
 //            [--decode-attn split|mma]
 //   decode-b1: the GEMV chains, batch 1 at ctx 1k / 4k and Llama-3.1-70B batch 1 (A/B tables:
-//              GEMV launch choices (skipped with --no-gemv-ab), the attention's L2 prefetch);
+//              GEMV launch choices, skipped with --no-gemv-ab);
 //   ncu: one plain and one fused (unit-norm) chain as eager launches, nothing timed (for ncu).
 #include <cublas_v2.h>
 
@@ -245,52 +245,6 @@ double floor_of(const LlamaCuda& g, int ctx, int steps, const Ceilings& c) {
   return (weight_bytes + kv + 2.0 * d.vocab * 4) / (c.copy_gbs * 1e6);
 }
 
-// Batch-1 A/B of the attention's L2 prefetch of the o-proj weights (AttnL2Prefetch), same
-// runner: off (the default), where a block issues it, bulk vs per-line, how many bytes, and a
-// control that prefetches the next layer's o-proj (the traffic without its use); off and
-// 32 MiB again last (drift check).
-Status bench_b1_prefetch(LlamaCuda& g, const std::string& tag, int ctx, int steps,
-                         double floor_ms) {
-  const AttnL2Prefetch def = g.options().attn_prefetch;
-  const int64_t o_bytes = g.dims().dim * g.dims().q_dim() * 2;
-  struct V {
-    const char* name;
-    int64_t mib;
-    int at;
-    bool lines;
-    int layer_offset;
-  };
-  const V vs[] = {{"off", 0, 0, false, 0},
-                  {"32M start", 32, 0, false, 0},
-                  {"32M after-issue", 32, 1, false, 0},
-                  {"32M end", 32, 2, false, 0},
-                  {"32M start lines", 32, 0, true, 0},
-                  {"16M start", 16, 0, false, 0},
-                  {"8M start", 8, 0, false, 0},
-                  {"8M end", 8, 2, false, 0},
-                  {"control: next layer's, 32M start", 32, 0, false, 1},
-                  {"control: next layer's, 8M start", 8, 0, false, 1},
-                  {"off (again)", 0, 0, false, 0},
-                  {"32M start (again)", 32, 0, false, 0}};
-  for (const V& v : vs) {
-    AttnL2Prefetch a = def;
-    a.max_bytes = v.mib << 20;
-    a.at = v.at;
-    a.lines = v.lines;
-    a.layer_offset = v.layer_offset;
-    g.set_attn_prefetch(a);
-    FRUGAL_ASSIGN_OR_RETURN(const double ms, time_decode(g, 1, ctx, steps));
-    const double mb = std::min<int64_t>(a.max_bytes, o_bytes) / 1048576.0;
-    const std::string what = tag + (tag.empty() ? "" : " ") + "b1 ctx " + std::to_string(ctx) +
-                             " attn L2 prefetch of o-proj [" + v.name + ", " +
-                             fmt("%.1f", mb) + " MiB of " + fmt("%.1f", o_bytes / 1048576.0) + "]";
-    std::printf("%s: %.3f ms/step, %.3f of roofline\n", what.c_str(), ms, floor_ms / ms);
-    g_table.push_back({what + " ms", fmt("%.3f", ms), fmt("%.3f of roofline", floor_ms / ms)});
-  }
-  g.set_attn_prefetch(def);
-  return Status::Ok();
-}
-
 // Batch-1 A/B of the GEMV launch choices x folded-norm (unit) input x fusion, same runner.
 Status bench_b1_tunings(LlamaCuda& g, const std::string& tag, int ctx, int steps,
                         double floor_ms) {
@@ -376,7 +330,6 @@ Status bench_decode_one(const LlamaDims& d, const Ceilings& c, const std::string
         g.set_fusion(def.fuse_gemv, def.fuse_attention_merge);
         if (g_gemv_ab)
           FRUGAL_RETURN_IF_ERROR(bench_b1_tunings(g, tag, ctx, steps, floor_of(g, ctx, steps, c)));
-        FRUGAL_RETURN_IF_ERROR(bench_b1_prefetch(g, tag, ctx, steps, floor_of(g, ctx, steps, c)));
       }
       // bytes of one step: weights, K/V read at the mean position, K/V written, logits w+r
       const DecodeBytes db = decode_step_bytes(d, batch, ctx, steps);

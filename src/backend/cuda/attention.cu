@@ -5,7 +5,6 @@
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/attention_decode_mma.cuh"
 #include "backend/cuda/check.cuh"
-#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 
@@ -41,11 +40,6 @@ template <int D, int MAXG>
 __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
     paged_decode_split_kernel(PagedDecodeParams p, int split_size, int n_splits,
                               int block_shift) {
-  // Optional L2 prefetch of the next kernel's weights (PagedDecodeParams::l2_prefetch): at the
-  // start (kPrefetchAtStart / kPrefetchAfterIssue) or after the K/V loop (kPrefetchAtEnd).
-  const bool prefetch_end = p.l2_prefetch_bytes && p.l2_prefetch_at == kPrefetchAtEnd;
-  if (p.l2_prefetch_bytes && !prefetch_end)
-    l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
   wait_prior_grid();
   constexpr int LANES = D / 8;              // lanes per row group
   constexpr int RPW = 32 / LANES;           // row groups per warp
@@ -54,10 +48,7 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
   const int G = p.n_heads / p.n_kv_heads;
   const int seq_len = p.seq_lens[seq];
   const int start = split * split_size;
-  if (start >= seq_len) {  // the merge reads only splits that start inside the sequence
-    if (prefetch_end) l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
-    return;
-  }
+  if (start >= seq_len) return;  // the merge reads only splits that start inside the sequence
   const int end = min(seq_len, start + split_size);
 
   const int lane = threadIdx.x & 31;
@@ -160,7 +151,6 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
     }
   }
 
-  if (prefetch_end) l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
   // Merge the NRG row-group states of the block.
   __shared__ float sm_m[NRG][MAXG], sm_l[NRG][MAXG];
   __shared__ float sm_acc[NRG][MAXG][D];
@@ -445,10 +435,6 @@ Status check_params(const PagedDecodeParams& p, const char* who, bool fast) {
       return InvalidArgument(w + ": K/V caches must be 16-byte aligned");
     if (p.split_size < 0 || p.split_size % 32 != 0)
       return InvalidArgument(w + ": split_size must be a multiple of 32");
-    if (p.l2_prefetch_bytes && (!p.l2_prefetch || reinterpret_cast<uintptr_t>(p.l2_prefetch) % 16))
-      return InvalidArgument(w + ": l2_prefetch must be a non-null, 16-byte aligned pointer");
-    if (p.l2_prefetch_at < kPrefetchAtStart || p.l2_prefetch_at > kPrefetchAtEnd)
-      return InvalidArgument(w + ": l2_prefetch_at " + std::to_string(p.l2_prefetch_at));
   } else if (p.head_dim < 1 || p.head_dim > 1024) {
     return InvalidArgument(w + ": head_dim " + std::to_string(p.head_dim) + " outside 1..1024");
   }

@@ -48,21 +48,7 @@ struct PagedDecodeParams {
   // the probabilities as three bf16 terms each, so the float kernel's accuracy; ignores
   // split_counters and always merges with the merge kernel).
   int kernel = 0;
-  // Optional: a read-only range the next kernel reads (batch-1 decode: the layer's o-proj
-  // matrix), prefetched into L2 by the split kernel's blocks, each its slice
-  // (backend/cuda/l2_prefetch.cuh), fire-and-forget, while the attention leaves DRAM nearly
-  // idle. The output does not change. 16-byte aligned; the bytes past the last multiple of 16
-  // are not prefetched. l2_prefetch_at: where a block issues its slice (kPrefetchAtStart:
-  // before waiting for the previous kernel; kPrefetchAfterIssue: after its first K/V tile loads
-  // (the mma kernel; the split kernel: at start); kPrefetchAtEnd: after its K/V loop).
-  // l2_prefetch_lines: prefetch.global.L2 per 128-byte line instead of bulk prefetches.
-  const void* l2_prefetch = nullptr;
-  size_t l2_prefetch_bytes = 0;
-  int l2_prefetch_at = 0;
-  bool l2_prefetch_lines = false;
 };
-
-constexpr int kPrefetchAtStart = 0, kPrefetchAfterIssue = 1, kPrefetchAtEnd = 2;
 
 constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2;
 // Per host thread: the kernel kDecodeAuto means (kDecodeMma unless set), for A/B benchmarks.

@@ -35,7 +35,6 @@
 
 #include "backend/cuda/attention_decode_mma.cuh"
 #include "backend/cuda/check.cuh"
-#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/mma.cuh"
@@ -87,12 +86,6 @@ constexpr size_t smem_bytes() {
 template <int D, bool T3>
 __global__ void __launch_bounds__(kWarps * 32)
     paged_decode_mma_kernel(PagedDecodeParams p, int split_size, int n_splits, int bs_shift) {
-  // The optional L2 prefetch of the next kernel's weights (constant data: may precede the wait).
-  auto prefetch = [&](int at) {
-    if (p.l2_prefetch_bytes && p.l2_prefetch_at == at)
-      l2_prefetch_block(p.l2_prefetch, p.l2_prefetch_bytes, p.l2_prefetch_lines);
-  };
-  prefetch(kPrefetchAtStart);
   wait_prior_grid();
   // Under PDL the merge kernel's blocks may take free SM slots now and wait there (its
   // griddepcontrol.wait still waits for this whole grid): its launch leaves the critical path.
@@ -157,10 +150,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   }
   // Uniform per block: every thread reaches the barrier or none does.
-  if (start >= seq_len) {  // the merge reads only splits that start inside the sequence
-    if (p.l2_prefetch_at != kPrefetchAtStart) prefetch(p.l2_prefetch_at);  // its slice still
-    return;
-  }
+  if (start >= seq_len) return;  // the merge reads only splits that start inside the sequence
   const int end = min(seq_len, start + split_size);
   __syncthreads();  // sm_table
 
@@ -226,7 +216,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (i < my_tiles) load_tile(i, i);
     cp_async_commit();
   }
-  prefetch(kPrefetchAfterIssue);
   for (int i = 0; i < my_tiles; ++i) {
     const int nxt = i + kStages - 1;
     if (nxt < my_tiles) load_tile(nxt, nxt % kStages);
@@ -301,7 +290,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncwarp();  // every lane is done reading this stage before it is refilled
   }
   cp_async_wait<0>();
-  prefetch(kPrefetchAtEnd);
   l += __shfl_xor_sync(0xffffffffu, l, 1);
   l += __shfl_xor_sync(0xffffffffu, l, 2);
 

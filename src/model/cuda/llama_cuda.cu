@@ -182,9 +182,6 @@ Status check_options(const LlamaDims& d, const LlamaCudaOptions& o) {
                            " is not a power of two");
   if (o.max_seq_len > 0x7fffffff / 2)
     return InvalidArgument("LlamaCuda: max_seq_len too large");
-  if (o.attn_prefetch.at < kPrefetchAtStart || o.attn_prefetch.at > kPrefetchAtEnd)
-    return InvalidArgument("LlamaCuda: attn_prefetch.at " + std::to_string(o.attn_prefetch.at) +
-                           " (0 start, 1 after the first K/V loads, 2 end)");
   return Status::Ok();
 }
 
@@ -284,10 +281,8 @@ struct LlamaCuda::Impl {
 
   // Split-K paged attention: decode (slot < 0, row b reads table row b) or a prefill chunk
   // as n single-query "sequences" over the slot's table (seq_lens = positions + 1).
-  // o_proj: the matrix the optional L2 prefetch reads (AttnL2Prefetch; the layer's own o-proj
-  // unless a benchmark's control says otherwise).
   Status attend_split(const LlamaDims& d, const LlamaCudaOptions& o, int n, int slot,
-                      int64_t attn_max_len, const LayerPtrs& W, const uint16_t* o_proj) {
+                      int64_t attn_max_len, const LayerPtrs& W) {
     PagedDecodeParams ap;
     ap.q = L.q;
     ap.out = L.att;
@@ -307,15 +302,6 @@ struct LlamaCuda::Impl {
     ap.workspace = L.attn_ws;
     ap.workspace_bytes = L.attn_ws_bytes;
     ap.split_counters = o.fuse_attention_merge ? L.attn_counters : nullptr;
-    // Decode at small batch: the attention kernel pulls the o-proj weights (the next kernel's)
-    // into L2 while DRAM is otherwise nearly idle (AttnL2Prefetch).
-    const AttnL2Prefetch& pf = o.attn_prefetch;
-    if (slot < 0 && n <= pf.max_batch && pf.max_bytes > 0) {
-      ap.l2_prefetch = o_proj;
-      ap.l2_prefetch_bytes = (size_t)std::min<int64_t>(pf.max_bytes, d.dim * d.q_dim() * 2);
-      ap.l2_prefetch_at = pf.at;
-      ap.l2_prefetch_lines = pf.lines;
-    }
     return paged_attention_decode(ap, stream);
   }
 
@@ -403,9 +389,7 @@ struct LlamaCuda::Impl {
         fp.block_size = o.block_size;
         FRUGAL_RETURN_IF_ERROR(paged_attention_prefill(fp, s));
       } else {
-        const int pl = (l + std::max(0, o.attn_prefetch.layer_offset)) % d.n_layers;
-        FRUGAL_RETURN_IF_ERROR(
-            attend_split(d, o, n, slot, attn_max_len, W, L.layers[(size_t)pl].o));
+        FRUGAL_RETURN_IF_ERROR(attend_split(d, o, n, slot, attn_max_len, W));
       }
       if (fused) {
         // residual = residual + o_proj(a)   (added by the GEMV)
@@ -643,11 +627,6 @@ Status LlamaCuda::fold_norm_weights() {
 
 void LlamaCuda::set_unit_norms(bool on) {
   impl_->unit_norms = on;
-  impl_->drop_graphs();
-}
-
-void LlamaCuda::set_attn_prefetch(const AttnL2Prefetch& a) {
-  o_.attn_prefetch = a;
   impl_->drop_graphs();
 }
 

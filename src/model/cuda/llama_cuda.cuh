@@ -58,21 +58,6 @@ struct LlamaDims {
   Status validate() const;
 };
 
-// Decode steps of at most max_batch sequences: each layer's attention kernel prefetches the
-// first max_bytes of the layer's o-proj matrix into L2 (PagedDecodeParams::l2_prefetch), so
-// the o GEMV that follows reads them from L2: at batch 1 over a short context the attention
-// leaves DRAM nearly idle for several microseconds. max_bytes 0: off.
-// Off by default: it lost in every variant measured (H200, 2026-11-30, dev/cuda/NOTES.md
-// "attn v9": 8B b1 ctx 1k 4.398 ms off vs 4.423-4.476 ms on; 70B 35.67 vs 35.72-36.05 ms).
-struct AttnL2Prefetch {
-  int64_t max_bytes = 0;  // e.g. 32 MiB: the whole o-proj of Llama-3.1-8B (4096 x 4096 bf16)
-  int max_batch = 1;
-  int at = 0;          // kPrefetchAtStart / kPrefetchAfterIssue / kPrefetchAtEnd (attention.cuh)
-  bool lines = false;  // prefetch.global.L2 per line instead of bulk prefetches
-  // Benchmark control: prefetch the o-proj of layer (l + layer_offset) % n_layers instead,
-  // which the next kernel does not read (the cost of the traffic without its use). 0: own.
-  int layer_offset = 0;
-};
 
 struct LlamaCudaOptions {
   int max_batch = 1;             // decode slots (sequences per step)
@@ -114,7 +99,6 @@ struct LlamaCudaOptions {
   // the workspace holds max(max_batch, max_prefill_tokens) x vocab floats of logits. Not for
   // generation: sample_logits after a prefill reads row 0.
   bool prefill_all_logits = false;
-  AttnL2Prefetch attn_prefetch;
 };
 
 // Device bytes the runner takes, by purpose (one arena of `total`).
@@ -200,8 +184,6 @@ class LlamaCuda {
   // default) or load the norms (which are ones then: the same function, the old cost). Also
   // re-captures graphs, e.g. after set_gemv_tuning (backend/cuda/ops.cuh).
   void set_unit_norms(bool on);
-  // Benchmarks: the attention's L2 prefetch of the o-proj weights (drops the captured graphs).
-  void set_attn_prefetch(const AttnL2Prefetch& a);
 
   const LlamaDims& dims() const { return d_; }
   const LlamaCudaOptions& options() const { return o_; }
