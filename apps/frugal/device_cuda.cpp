@@ -6,14 +6,10 @@
 
 namespace frugal::cli {
 
-namespace {
-#if !FRUGAL_HAS_CUDA
-Status built_without_cuda() {
+Status cuda_not_built() {
   return Unsupported("frugal was built without CUDA (configure with -DFRUGAL_CUDA=ON on a machine "
                      "with the CUDA toolkit), so --device cuda is not available");
 }
-#endif
-}  // namespace
 
 Status check_device_flags(const DeviceFlags& f, const KvFlags& kv) {
   if (f.device != "cpu" && f.device != "cuda")
@@ -29,7 +25,7 @@ Status check_device_flags(const DeviceFlags& f, const KvFlags& kv) {
 #if FRUGAL_HAS_CUDA
   return cuda::require_device();
 #else
-  return built_without_cuda();
+  return cuda_not_built();
 #endif
 }
 
@@ -40,7 +36,7 @@ Result<cuda::CudaGenerateResult> generate_on_cuda(const Model& model,
 #if FRUGAL_HAS_CUDA
   return cuda::generate_cuda(model, prompt, params, on_token);
 #else
-  return built_without_cuda();
+  return cuda_not_built();
 #endif
 }
 
@@ -48,7 +44,7 @@ Result<cuda::CudaBenchResult> bench_on_cuda(const cuda::CudaBenchParams& params)
 #if FRUGAL_HAS_CUDA
   return cuda::bench_cuda(params);
 #else
-  return built_without_cuda();
+  return cuda_not_built();
 #endif
 }
 
@@ -59,7 +55,7 @@ Result<cuda::CudaPerplexityResult> perplexity_on_cuda(const Model& model,
 #if FRUGAL_HAS_CUDA
   return cuda::perplexity_cuda(model, tokens, params, progress);
 #else
-  return built_without_cuda();
+  return cuda_not_built();
 #endif
 }
 

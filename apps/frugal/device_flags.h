@@ -31,6 +31,9 @@ inline void add_device_flags(CLI::App* sub, DeviceFlags& f) {
       ->capture_default_str();
 }
 
+// "frugal was built without CUDA (...)": what every --device cuda path says in a build without it.
+Status cuda_not_built();
+
 // The flags make sense together (before any model is loaded); for cuda also that a device is
 // there: "frugal was built without CUDA" or "no CUDA device: <CUDA error text>".
 Status check_device_flags(const DeviceFlags& f, const KvFlags& kv);

@@ -6,14 +6,17 @@
 //             9 / 3 / 64 and Llama-3.1-70B's 64 / 8 / 128, block size 16,
 //             blocks in shuffled order) at contexts 1k/4k/16k, batch 1, 8 and 64; the
 //             CUDA-core split kernel (with the merge kernel and with the merge fused into the
-//             split kernel) and the tensor-core kernel, in the same run.
+//             split kernel), the tensor-core kernel (+ merge kernel) and the one-launch cluster
+//             kernel (with the cluster size of its plan), in the same run.
 // Inputs are random (never zeros) and rotated among copies totalling >= 1 GiB so no timing is
 // an L2 (60 MB) measurement. Time: CUDA events around `iters` launches; median of 7 repeats.
 // Output: a log of every measurement, then a short table (the last lines).
 //
-// Usage: frugal_cuda_bench [--quick] [--only gemv|attention] [--ctx N] [--seqs N]
-//                          [--shape 8b|d64g3|g8]
-//   --ctx / --seqs / --shape restrict the attention cases (for profiling one shape under ncu).
+// Usage: frugal_cuda_bench [--quick] [--only gemv|attention] [--ctx N] [--seqs N[,N..]]
+//                          [--shape 8b|d64g3|g8] [--decode-kernels split,mma,cluster]
+//   --ctx / --shape restrict the attention cases (for profiling one shape under ncu), --seqs
+//   sets the batches (default 1,8,64), --decode-kernels the kernels compared, --cluster the
+//   cluster kernel's blocks per cluster (1..16; default: its plan's choice).
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_decode_mma.cuh"
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
@@ -59,6 +63,13 @@ __global__ void fill_f32_kernel(float* p, size_t n, uint32_t seed) {
 }
 
 // Reads every 16-byte vector once; one store per block keeps the loads alive.
+// The launch floor of a decode-attention call (graph + PDL): kernels that only wait for the
+// previous grid and let the next one launch, on the split and merge kernels' grids.
+__global__ void pdl_empty_kernel() {
+  wait_prior_grid();
+  allow_dependent_launch();
+}
+
 __global__ void read_kernel(const uint4* __restrict__ p, size_t n, uint32_t* sink) {
   uint32_t acc = 0;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -209,8 +220,19 @@ Status bench_gemv(const Ceilings& ceil, bool quick) {
         return gemv_bf16({wptr(i), s.rows, s.cols, x.as<float>(), batch, y.as<float>()},
                          g_stream);
       };
+      // warp-row kernel, then the streaming kernel (gemv v4), same process, same weights
+      const GemvTuning saved = gemv_tuning();
+      GemvTuning tu = saved;
+      tu.kernel = GemvKernel::kWarpRows;
+      set_gemv_tuning(tu);
       FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
       FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
+      tu.kernel = GemvKernel::kStream;
+      tu.stream_max_batch = kGemvMaxBatch;  // the default keeps batch >= 3 on warp-row
+      set_gemv_tuning(tu);
+      FRUGAL_ASSIGN_OR_RETURN(double ms_st, time_ms(iters, ours));
+      FRUGAL_ASSIGN_OR_RETURN(double ms_st_graph, time_ms(iters, ours, /*graph=*/true));
+      set_gemv_tuning(saved);
       const float alpha = 1.0f, beta = 0.0f;
       Status cublas_status;
       FRUGAL_ASSIGN_OR_RETURN(double ms_cb, time_ms(iters, [&](int i) -> Status {
@@ -228,6 +250,16 @@ Status bench_gemv(const Ceilings& ceil, bool quick) {
                   "(%d weight copies rotated)\n",
                   s.name, batch, ms * 1e3, gbs, gbs / ceil.read_gbs, gbs / ceil.copy_gbs,
                   ms_graph * 1e3, gbs_graph, ms_cb * 1e3, gbs_cb, ms_cb / ms, copies);
+      const double gbs_st = wbytes / (ms_st * 1e6), gbs_st_graph = wbytes / (ms_st_graph * 1e6);
+      std::printf("gemv %-24s batch %d: stream %8.2f us %6.0f GB/s (%.2f of copy) | graph "
+                  "%8.2f us %6.0f GB/s (%.2f of copy) | stream/warp-row graph %.3fx\n",
+                  s.name, batch, ms_st * 1e3, gbs_st, gbs_st / ceil.copy_gbs, ms_st_graph * 1e3,
+                  gbs_st_graph, gbs_st_graph / ceil.copy_gbs, ms_graph / ms_st_graph);
+      g_table.push_back({std::string("gemv ") + s.name + " b" + std::to_string(batch) +
+                             " stream GB/s",
+                         fmt("%.0f / %.0f", gbs_st, gbs_st_graph), fmt("%.0f", gbs_cb),
+                         fmt("%.2f copy, %.2fx warp-row (graph)", gbs_st_graph / ceil.copy_gbs,
+                             ms_graph / ms_st_graph)});
       g_table.push_back({std::string("gemv ") + s.name + " b" + std::to_string(batch) + " GB/s",
                          fmt("%.0f / %.0f", gbs, gbs_graph), fmt("%.0f", gbs_cb),
                          fmt("%.2f copy, %.2fx cuBLAS", gbs / ceil.copy_gbs, ms_cb / ms)});
@@ -237,7 +269,18 @@ Status bench_gemv(const Ceilings& ceil, bool quick) {
   return Status::Ok();
 }
 
-int g_only_ctx = 0, g_only_seqs = 0;
+int g_only_ctx = 0;
+std::vector<int> g_seqs = {1, 8, 64};
+bool g_kernel_on[4] = {false, true, true, true};  // indexed by kDecodeSplit / Mma / Cluster
+// kDecodeMma variants for A/B (attention.cuh): mma10 = both options off (the v10c kernels),
+// mmapair = tile pairs only (merge without early launch)
+bool g_mma10_on = false, g_mmapair_on = false;
+// Diagnostics of the batch-1 latency: --attn-rot N: N copies of the caches instead of >= 1 GiB
+// (1: the K/V stay in L2 between calls); --attn-seq-table: block tables in pool order (each
+// sequence's blocks contiguous) instead of shuffled over the pool.
+int g_attn_rot = 0;
+bool g_attn_seq_table = false;
+int g_cluster_size = 0;  // --cluster N: the cluster kernel's blocks per cluster (0: its plan's)
 std::string g_only_shape;  // "8b", "d64g3" or "g8": one attention shape
 
 struct AttnShape {
@@ -257,10 +300,12 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
         !(g_only_shape == "8b" && shape.name[0] == 0))
       continue;
     for (int ctx : {1024, 4096, 16384}) {
-      for (int n_seqs : {1, 8, 64}) {
-        if ((g_only_ctx && ctx != g_only_ctx) || (g_only_seqs && n_seqs != g_only_seqs)) continue;
+      for (int n_seqs : g_seqs) {
+        if (g_only_ctx && ctx != g_only_ctx) continue;
         const size_t seq_bytes = (size_t)ctx * KV * D * 2 * 2;  // K + V, bf16
-        const int rot = (int)std::max<size_t>(2, kRotateBytes / (seq_bytes * n_seqs));
+        const int rot = g_attn_rot > 0
+                            ? g_attn_rot
+                            : (int)std::max<size_t>(2, kRotateBytes / (seq_bytes * n_seqs));
         const int blocks_per_seq = ctx / BS;
         const int64_t n_blocks = (int64_t)rot * n_seqs * blocks_per_seq;
         const size_t cache_elems = (size_t)n_blocks * BS * KV * D;
@@ -270,7 +315,7 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
         FRUGAL_RETURN_IF_ERROR(fill_bf16(v.as<uint16_t>(), cache_elems, 13, 1.0f));
         std::vector<int32_t> tables((size_t)n_blocks);
         std::iota(tables.begin(), tables.end(), 0);
-        std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
+        if (!g_attn_seq_table) std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
         FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dt, DeviceBuffer::allocate(tables.size() * 4));
         FRUGAL_RETURN_IF_ERROR(dt.upload(tables.data(), tables.size() * 4));
         std::vector<int32_t> lens((size_t)n_seqs, ctx);
@@ -298,12 +343,27 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
         p.block_tables = dt.as<int32_t>();
         const int iters = quick ? 10 : std::max(20, rot * 2);
         const double bytes = (double)seq_bytes * n_seqs;
-        // A/B in the same run: the CUDA-core split kernel (v4) and the tensor-core kernel.
-        double ms_kernel[3] = {0, 0, 0};
-        for (int kernel : {kDecodeSplit, kDecodeMma}) {
-          const char* kname = kernel == kDecodeMma ? "mma" : "split";
+        // A/B in the same run: the CUDA-core split kernel (v4), the tensor-core kernel and the
+        // cluster kernel.
+        double ms_kernel[4] = {0, 0, 0, 0}, ms_kernel_pdl[4] = {0, 0, 0, 0};
+        double ms_mma10_pdl = 0;
+        // variant 0 split, 1 mma10, 2 mmapair, 3 mma, 4 cluster
+        for (int variant = 0; variant < 5; ++variant) {
+          const int kernel = variant == 0   ? kDecodeSplit
+                             : variant == 4 ? kDecodeCluster
+                                            : kDecodeMma;
+          if (!(variant == 1 ? g_mma10_on : variant == 2 ? g_mmapair_on : g_kernel_on[kernel]))
+            continue;
+          const char* kname = variant == 1   ? "mma10"
+                              : variant == 2 ? "mmapr"
+                              : variant == 3 ? "mma"
+                              : variant == 4 ? "clust"
+                                             : "split";
           PagedDecodeParams pk = p;
           pk.kernel = kernel;
+          pk.mma_tile_pairs = variant >= 2;
+          pk.merge_early_launch = variant >= 3;
+          if (pk.kernel == kDecodeCluster) pk.cluster_size = g_cluster_size;
           FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
           FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
           pk.workspace = ws.data();
@@ -315,34 +375,37 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
           };
           FRUGAL_ASSIGN_OR_RETURN(double ms, time_ms(iters, ours));
           FRUGAL_ASSIGN_OR_RETURN(double ms_graph, time_ms(iters, ours, /*graph=*/true));
-          ms_kernel[kernel] = ms_graph;
+          if (variant != 1 && variant != 2) ms_kernel[kernel] = ms_graph;
           const double gbs = bytes / (ms * 1e6), gbs_graph = bytes / (ms_graph * 1e6);
           std::printf("attention %s%-5s ctx %5d seqs %2d: %8.2f us  %6.0f GB/s  %.2f of copy  "
-                      "%.2f of read | graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, %d "
-                      "rotations)\n",
+                      "%.2f of read | graph %8.2f us %6.0f GB/s %.2f of copy (split %d x %d, "
+                      "cluster %d, %d rotations)\n",
                       shape.name, kname, ctx, n_seqs, ms * 1e3, gbs, gbs / ceil.copy_gbs,
                       gbs / ceil.read_gbs,
                       ms_graph * 1e3, gbs_graph, gbs_graph / ceil.copy_gbs, plan.n_splits,
-                      plan.split_size, rot);
+                      plan.split_size, plan.cluster_size, rot);
           g_table.push_back({"paged attn " + sname + kname + " ctx " + std::to_string(ctx) +
                                  " b" + std::to_string(n_seqs) + " GB/s",
                              fmt("%.0f / %.0f", gbs, gbs_graph), "-",
                              fmt("%.2f / %.2f copy", gbs / ceil.copy_gbs,
                                  gbs_graph / ceil.copy_gbs)});
-          if (kernel == kDecodeMma) {
+          if (kernel != kDecodeSplit) {
             // the same graph with programmatic dependent launch (as LlamaCuda runs its decode
-            // step): the merge kernel's launch overlaps the split kernel
+            // step): the merge kernel's launch overlaps the split kernel; the cluster kernel's
+            // next call loads its block-table entries during this one
             double ms_pdl = 0;
             {
               const ProgrammaticLaunchScope pdl(true);
               FRUGAL_ASSIGN_OR_RETURN(ms_pdl, time_ms(iters, ours, /*graph=*/true));
             }
             const double gbs_pdl = bytes / (ms_pdl * 1e6);
-            std::printf("attention %smma   ctx %5d seqs %2d, graph + PDL: %8.2f us %6.0f GB/s "
+            if (variant == 1) ms_mma10_pdl = ms_pdl;
+            if (variant != 1 && variant != 2) ms_kernel_pdl[kernel] = ms_pdl;
+            std::printf("attention %s%-5s ctx %5d seqs %2d, graph + PDL: %8.2f us %6.0f GB/s "
                         "%.2f of copy (%.2fx the graph without PDL)\n",
-                        shape.name, ctx, n_seqs, ms_pdl * 1e3, gbs_pdl, gbs_pdl / ceil.copy_gbs,
-                        ms_graph / ms_pdl);
-            g_table.push_back({"paged attn " + sname + "mma ctx " + std::to_string(ctx) + " b" +
+                        shape.name, kname, ctx, n_seqs, ms_pdl * 1e3, gbs_pdl,
+                        gbs_pdl / ceil.copy_gbs, ms_graph / ms_pdl);
+            g_table.push_back({"paged attn " + sname + kname + " ctx " + std::to_string(ctx) + " b" +
                                    std::to_string(n_seqs) + " GB/s (graph + PDL)",
                                fmt("%.0f", gbs_pdl), "-",
                                fmt("%.2f copy", gbs_pdl / ceil.copy_gbs)});
@@ -369,8 +432,54 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
                              fmt("%.0f", gbs_fused), "-",
                              fmt("%.2f copy", gbs_fused / ceil.copy_gbs)});
         }
-        std::printf("attention %sctx %5d seqs %2d: mma / split speed (graph) %.2fx\n", shape.name,
-                    ctx, n_seqs, ms_kernel[kDecodeSplit] / ms_kernel[kDecodeMma]);
+        if (g_kernel_on[kDecodeMma] && n_seqs == 1) {
+          // Where the batch-1 time goes (graph + PDL): the empty split + merge pair, the empty
+          // split kernel alone, and the mma split kernel without its merge kernel.
+          PagedDecodeParams pk = p;
+          pk.kernel = kDecodeMma;
+          FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
+          FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
+          pk.workspace = ws.data();
+          pk.workspace_bytes = ws.size();
+          const dim3 split_grid(plan.n_splits, KV, n_seqs), merge_grid(H, n_seqs);
+          const ProgrammaticLaunchScope pdl(true);
+          double ms_floor[3] = {0, 0, 0};
+          for (int f = 0; f < 3; ++f) {
+            auto call = [&](int i) -> Status {
+              if (f == 2) {
+                PagedDecodeParams pi = pk;
+                pi.block_tables = dt.as<int32_t>() + (size_t)(i % rot) * n_seqs * blocks_per_seq;
+                return launch_paged_decode_mma(pi, plan, g_stream);
+              }
+              FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(pdl_empty_kernel, split_grid, dim3(128),
+                                                        0, g_stream));
+              if (f == 0)
+                FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(pdl_empty_kernel, merge_grid,
+                                                          dim3(256), 0, g_stream));
+              return Status::Ok();
+            };
+            FRUGAL_ASSIGN_OR_RETURN(ms_floor[f], time_ms(iters, call, /*graph=*/true));
+          }
+          std::printf("attention %sctx %5d seqs %2d, graph + PDL floor: empty split+merge %.2f us, "
+                      "empty split %.2f us, mma split kernel without merge %.2f us (%.2f of copy)\n",
+                      shape.name, ctx, n_seqs, ms_floor[0] * 1e3, ms_floor[1] * 1e3,
+                      ms_floor[2] * 1e3, bytes / (ms_floor[2] * 1e6) / ceil.copy_gbs);
+        }
+        if (ms_mma10_pdl > 0 && ms_kernel_pdl[kDecodeMma] > 0)
+          std::printf("attention %sctx %5d seqs %2d: mma / mma10 speed (graph + PDL) %.3fx\n",
+                      shape.name, ctx, n_seqs, ms_mma10_pdl / ms_kernel_pdl[kDecodeMma]);
+        if (ms_kernel[kDecodeSplit] > 0 && ms_kernel[kDecodeMma] > 0)
+          std::printf("attention %sctx %5d seqs %2d: mma / split speed (graph) %.2fx\n",
+                      shape.name, ctx, n_seqs, ms_kernel[kDecodeSplit] / ms_kernel[kDecodeMma]);
+        PagedDecodeParams pa = p;
+        pa.kernel = kDecodeAuto;
+        FRUGAL_ASSIGN_OR_RETURN(const PagedDecodePlan auto_plan, plan_paged_decode(pa));
+        if (ms_kernel[kDecodeMma] > 0 && ms_kernel[kDecodeCluster] > 0)
+          std::printf("attention %sctx %5d seqs %2d: cluster / mma speed: graph %.2fx, graph + "
+                      "PDL %.2fx; auto rule: %s\n",
+                      shape.name, ctx, n_seqs, ms_kernel[kDecodeMma] / ms_kernel[kDecodeCluster],
+                      ms_kernel_pdl[kDecodeMma] / ms_kernel_pdl[kDecodeCluster],
+                      auto_plan.kernel == kDecodeCluster ? "cluster" : "mma");
       }
     }
   }
@@ -391,12 +500,32 @@ int main(int argc, char** argv) {
     } else if (i + 1 < argc && a == "--ctx") {
       g_only_ctx = std::atoi(argv[++i]);
     } else if (i + 1 < argc && a == "--seqs") {
-      g_only_seqs = std::atoi(argv[++i]);
+      g_seqs.clear();
+      for (const char* t = argv[++i]; *t;) {
+        g_seqs.push_back(std::max(1, std::atoi(t)));
+        while (*t && *t != ',') ++t;
+        if (*t == ',') ++t;
+      }
+    } else if (i + 1 < argc && a == "--attn-rot") {
+      g_attn_rot = std::atoi(argv[++i]);
+    } else if (a == "--attn-seq-table") {
+      g_attn_seq_table = true;
+    } else if (i + 1 < argc && a == "--cluster") {
+      g_cluster_size = std::atoi(argv[++i]);
+    } else if (i + 1 < argc && a == "--decode-kernels") {
+      const std::string k = "," + std::string(argv[++i]) + ",";
+      g_kernel_on[kDecodeSplit] = k.find(",split,") != std::string::npos;
+      g_kernel_on[kDecodeMma] = k.find(",mma,") != std::string::npos;
+      g_kernel_on[kDecodeCluster] = k.find(",cluster,") != std::string::npos;
+      g_mma10_on = k.find(",mma10,") != std::string::npos;
+      g_mmapair_on = k.find(",mmapair,") != std::string::npos;
     } else if (i + 1 < argc && a == "--shape") {
       g_only_shape = argv[++i];
     } else {
       std::fprintf(stderr, "usage: frugal_cuda_bench [--quick] [--only gemv|attention] "
-                           "[--ctx N] [--seqs N] [--shape 8b|d64g3|g8]\n");
+                           "[--ctx N] [--seqs N[,N..]] [--shape 8b|d64g3|g8] "
+                           "[--decode-kernels split,mma,mma10,mmapair,cluster] [--cluster N] "
+                           "[--attn-rot N] [--attn-seq-table]\n");
       return 2;
     }
   }

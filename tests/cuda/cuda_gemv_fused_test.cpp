@@ -3,7 +3,11 @@
 // stride or of the 8-warp block: rel L2 < 1e-5 (float accumulation only), under every launch
 // tuning (GemvTuning), and the unfused kernels it replaces; a chain of dependent GEMVs under
 // PDL with the early trigger; scale_columns_bf16 (norm folding) bit-exact against the host.
+// CudaGemvStream: the same checks for the streaming kernel (GemvKernel::kStream) on its own
+// awkward sizes (chunk and tile remainders).
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/launch.cuh"
@@ -110,11 +114,17 @@ TEST(CudaGemvFused, EveryLaunchTuningMatchesFloat64) {
   FRUGAL_REQUIRE_GPU();
   const TuningScope keep;
   std::mt19937 rng(23);
-  // {trigger, prefetch bytes}
-  const GemvTuning tunings[] = {{false, 0}, {false, 2048}, {true, 2048}, {true, 1 << 20}};
+  // {trigger, prefetch bytes, kernel, blocks per SM, stages, stream up to batch}
+  const GemvKernel W = GemvKernel::kWarpRows, S = GemvKernel::kStream;
+  const GemvTuning tunings[] = {{false, 0, W},          {false, 2048, W},
+                                {true, 2048, W},        {true, 1 << 20, W},
+                                {true, 2048, S, 2, 0, 2}, {false, 2048, S, 1, 6, 8},
+                                {true, 2048, S, 3, 2, 8}};
   for (const GemvTuning& t : tunings) {
     SCOPED_TRACE(testing::Message() << "trigger " << t.trigger_dependents << " prefetch "
-                                    << t.prefetch_bytes_per_row);
+                                    << t.prefetch_bytes_per_row << " kernel " << (int)t.kernel
+                                    << " blocks/SM " << t.stream_ctas_per_sm << " stages "
+                                    << t.stream_stages);
     set_gemv_tuning(t);
     for (GemvInput in : {GemvInput::kPlain, GemvInput::kRmsNorm, GemvInput::kRmsNormUnit})
       for (GemvOutput out : {GemvOutput::kStore, GemvOutput::kAdd, GemvOutput::kSwiglu})
@@ -128,10 +138,9 @@ TEST(CudaGemvFused, EveryLaunchTuningMatchesFloat64) {
 // Three dependent GEMVs (each reads the previous one's output) launched with PDL and the early
 // trigger, repeated: a kernel that read its input before the previous grid finished would
 // differ from the float64 chain. Large enough for several waves of blocks.
-TEST(CudaGemvFused, DependentChainUnderProgrammaticLaunchMatchesFloat64) {
-  FRUGAL_REQUIRE_GPU();
+void check_dependent_chain(const GemvTuning& tuning) {
   const TuningScope keep;
-  set_gemv_tuning({true, 8192});
+  set_gemv_tuning(tuning);
   std::mt19937 rng(29);
   const int64_t n = 2056, m = 9000;  // x [n] -> a [m] -> r [n] (+=) -> b [m]
   const auto w1 = random_bf16((size_t)(m * n), rng), w2 = random_bf16((size_t)(n * m), rng),
@@ -192,6 +201,11 @@ TEST(CudaGemvFused, DependentChainUnderProgrammaticLaunchMatchesFloat64) {
     EXPECT_LT(rel_l2(hb, b), 1e-5) << "rep " << rep;
   }
   (void)cudaStreamDestroy(s);
+}
+
+TEST(CudaGemvFused, DependentChainUnderProgrammaticLaunchMatchesFloat64) {
+  FRUGAL_REQUIRE_GPU();
+  check_dependent_chain({true, 8192, GemvKernel::kWarpRows});
 }
 
 // Norm folding: w' = bf16(float(w) * g[col]), bit for bit the host's rounding.
@@ -326,6 +340,86 @@ TEST(CudaGemvFused, RopeKvMatchesTheUnfusedChain) {
   // unit norm weights: the same as the weighted norm with g = 1
   check_rope_kv(1, true, true, rng, true);
   check_rope_kv(2, true, false, rng, true);
+}
+
+// The streaming kernel (GemvKernel::kStream: bulk copies into a shared-memory ring, persistent
+// blocks, a tile of rows reduced across 8 warps) on its own awkward sizes: K not a multiple of
+// its 2048-column chunk (1, 2, 3 and 8 chunks with a short last one), rows not a multiple of its
+// tile (8 rows, 4 pairs; 4 rows at batch >= 3), a single row, blocks with one partial tile and
+// blocks with ~40 tiles (the ring wraps many times), every batch 1..8, input and output mode,
+// 1 and 2 blocks per SM, with and without the early PDL trigger.
+TEST(CudaGemvStream, MatchesFloat64OnAwkwardSizes) {
+  FRUGAL_REQUIRE_GPU();
+  const TuningScope keep;
+  std::mt19937 rng(41);
+  // {blocks per SM, stages}: the default ring, a deep ring, a 2-stage ring at 3 blocks per SM
+  for (auto [ctas, stages] : {std::pair<int, int>{1, 0}, {2, 0}, {1, 6}, {3, 2}}) {
+    SCOPED_TRACE(testing::Message() << "stream, " << ctas << " blocks per SM, stages " << stages);
+    set_gemv_tuning({ctas >= 2, 2048, GemvKernel::kStream, ctas, stages, kGemvMaxBatch});
+    for (GemvInput in : {GemvInput::kPlain, GemvInput::kRmsNorm, GemvInput::kRmsNormUnit})
+      for (GemvOutput out : {GemvOutput::kStore, GemvOutput::kAdd, GemvOutput::kSwiglu})
+        for (int batch = 1; batch <= kGemvMaxBatch; ++batch) {
+          check_fused({38, 2056, batch, in, out}, rng);  // 2 chunks, the second 8 columns
+          check_fused({2 * 131 + 2, 8, batch, in, out}, rng);
+        }
+    check_fused({2, 8, 1, GemvInput::kRmsNorm, GemvOutput::kSwiglu}, rng);  // one pair
+    check_fused({1, 1000, 3, GemvInput::kPlain, GemvOutput::kStore}, rng);   // one row
+    check_fused({6, 6152, 3, GemvInput::kRmsNorm, GemvOutput::kSwiglu}, rng);
+    check_fused({20, 14344, 8, GemvInput::kRmsNorm, GemvOutput::kAdd}, rng);
+    check_fused({4243, 1000, 1, GemvInput::kRmsNormUnit, GemvOutput::kStore}, rng);
+    check_fused({40000, 16, 2, GemvInput::kPlain, GemvOutput::kAdd}, rng);
+    check_fused({42002, 24, 1, GemvInput::kRmsNormUnit, GemvOutput::kSwiglu}, rng);
+  }
+}
+
+// gemv_bf16 (the unfused entry point) under kStream against the naive reference kernel.
+TEST(CudaGemvStream, PlainGemvMatchesTheReferenceKernel) {
+  FRUGAL_REQUIRE_GPU();
+  const TuningScope keep;
+  set_gemv_tuning({false, 2048, GemvKernel::kStream, 2, 0, kGemvMaxBatch});
+  std::mt19937 rng(43);
+  for (auto [rows, cols, batch] : {std::tuple<int64_t, int64_t, int>{37, 4104, 1},
+                                   {129, 1000, 8}, {576, 1536, 2}, {5000, 2048, 5}}) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << cols << " batch " << batch);
+    const auto w = random_bf16((size_t)(rows * cols), rng);
+    const auto x = random_floats((size_t)(batch * cols), rng, -2.f, 2.f);
+    ASSIGN_OK(dw, to_device(w));
+    ASSIGN_OK(dx, to_device(x));
+    ASSIGN_OK(dy, poisoned((size_t)(batch * rows) * 4));
+    ASSIGN_OK(dr, poisoned((size_t)(batch * rows) * 4));
+    FRUGAL_ASSERT_OK(gemv_bf16({dw.as<uint16_t>(), rows, cols, dx.as<float>(), batch, dy.as<float>()}));
+    FRUGAL_ASSERT_OK(
+        gemv_bf16_reference({dw.as<uint16_t>(), rows, cols, dx.as<float>(), batch, dr.as<float>()}));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSIGN_OK(y, to_host<float>(dy, (size_t)(batch * rows)));
+    ASSIGN_OK(r, to_host<float>(dr, (size_t)(batch * rows)));
+    const std::vector<double> rd(r.begin(), r.end());
+    EXPECT_LT(rel_l2(y, rd), 1e-5);
+  }
+}
+
+TEST(CudaGemvStream, RopeKvMatchesTheUnfusedChain) {
+  FRUGAL_REQUIRE_GPU();
+  const TuningScope keep;
+  std::mt19937 rng(47);
+  for (int ctas : {1, 2}) {
+    set_gemv_tuning({ctas == 2, 2048, GemvKernel::kStream, ctas, 0, kGemvMaxBatch});
+    for (int batch : {1, 2, 3, 8})
+      for (bool norm : {false, true})
+        for (bool half : {false, true}) check_rope_kv(batch, norm, half, rng);
+    check_rope_kv(1, true, true, rng, true);
+    check_rope_kv(5, true, false, rng, true);
+  }
+}
+
+// Dependent streaming GEMVs under PDL: the weight copies start before griddepcontrol.wait, x
+// must not be read before the previous grid is done (with and without the early trigger).
+TEST(CudaGemvStream, DependentChainUnderProgrammaticLaunchMatchesFloat64) {
+  FRUGAL_REQUIRE_GPU();
+  check_dependent_chain({true, 2048, GemvKernel::kStream, 1});
+  check_dependent_chain({false, 2048, GemvKernel::kStream, 2});
+  check_dependent_chain({true, 2048, GemvKernel::kStream, 2});
+  check_dependent_chain({true, 2048, GemvKernel::kStream, 3, 2});
 }
 
 TEST(CudaGemvFused, RejectsBadArguments) {

@@ -190,6 +190,28 @@ TEST(CudaLlama, RandomModelMatchesCpuWithEarlyTrigger) {
   set_gemv_tuning(saved);
 }
 
+// The same through each GEMV kernel and launch shape (GemvTuning: warp-row; streaming with 1, 2
+// or 3 blocks per SM, with and without the early trigger), fused and unfused.
+TEST(CudaLlama, RandomModelMatchesCpuThroughEachGemvKernel) {
+  FRUGAL_REQUIRE_GPU();
+  const GemvTuning saved = gemv_tuning();
+  const Model m = random_model(small_config(), 1);
+  const GemvKernel W = GemvKernel::kWarpRows, S = GemvKernel::kStream;
+  for (const GemvTuning& t : {GemvTuning{false, 2048, W}, GemvTuning{true, 2048, S, 1},
+                              GemvTuning{false, 2048, S, 2}, GemvTuning{true, 2048, S, 2},
+                              GemvTuning{true, 2048, S, 3, 2}}) {
+    SCOPED_TRACE(testing::Message() << "kernel " << (int)t.kernel << " blocks/SM "
+                                    << t.stream_ctas_per_sm << " trigger "
+                                    << t.trigger_dependents);
+    set_gemv_tuning(t);
+    LlamaCudaOptions o = gemv_options();
+    compare_single(m, o, 1e-3);
+    o.fuse_gemv = false;
+    compare_single(m, o, 1e-3);
+  }
+  set_gemv_tuning(saved);
+}
+
 // Norm weights loaded by the fused GEMVs (no folding) against the unfolded CPU model.
 TEST(CudaLlama, RandomModelWithoutFoldingMatchesCpu) {
   FRUGAL_REQUIRE_GPU();

@@ -107,16 +107,18 @@ TEST(CudaPerplexity, AllPositionLogitsMatchCpu) {
   ASSIGN_OK(kv, KvCache::create(m.config, 64, bf16_kv()));
   std::vector<float> ref((size_t)(n * V));
   FRUGAL_ASSERT_OK(cpu.forward(tokens, 0, kv, ref, true));
-  // both decode attention kernels (one query per pass), on a fresh and on a stale KV pool
-  for (int kernel : {kDecodeSplit, kDecodeMma})
+  // every decode attention kernel (one query per pass), on a fresh and on a stale KV pool
+  const int prev_kernel = decode_attention_kernel();
+  for (int kernel : {kDecodeSplit, kDecodeMma, kDecodeCluster})
     for (bool stale : {false, true}) {
       set_decode_attention_kernel(kernel);
       const double worst = all_logits_error(m, tokens, ref, stale);
-      set_decode_attention_kernel(kDecodeMma);
+      set_decode_attention_kernel(prev_kernel);
+      const char* name =
+          kernel == kDecodeSplit ? "split" : kernel == kDecodeMma ? "mma" : "cluster";
       std::printf("[ info ] all-position logits, %lld positions, %s kernel, %s KV pool: worst rel "
-                  "L2 %.3g\n", (long long)n, kernel == kDecodeSplit ? "split" : "mma",
-                  stale ? "stale" : "fresh", worst);
-      EXPECT_LT(worst, 1e-2) << (kernel == kDecodeSplit ? "split" : "mma") << (stale ? " stale" : "");
+                  "L2 %.3g\n", (long long)n, name, stale ? "stale" : "fresh", worst);
+      EXPECT_LT(worst, 1e-2) << name << (stale ? " stale" : "");
     }
   // batched prefill chunks keeping every row's logits (what perplexity_cuda runs)
   for (bool stale : {false, true}) {

@@ -10,14 +10,16 @@
 //   prefill:  T prompt tokens in one chunk (host call to argmax), TFLOP/s counting 2 flops per
 //             weight per token plus causal attention (4 * heads * head_dim * T(T+1)/2 per layer),
 //             against the cuBLAS GEMM rate;
-//   attention: the causal prefill attention alone (FA2 tensor-core kernel and the split-K kernel),
+//   attention: the causal prefill attention alone (the split-K kernel, FA2, the wgmma kernels
+//             and the FA3-structured ones at KV block size 16 with a shuffled table, then the
+//             FA3 kernels at block sizes 16 / 32 / 64 contiguous and 32 / 64 / 128 shuffled),
 //             TFLOP/s with the flop count of bench/cuda/torch_compare.py's SDPA rows;
 //   also:     the batch-1 step's GEMVs alone in a graph (what the step would cost if nothing
 //             else did), Llama-3.1-70B batch-1 decode (it fits in BF16), and a configuration
 //             that does not fit (the error names the bytes).
-//   GEMV A/B (batch 1, same binary and run): launch choices of the GEMVs (GemvTuning: PDL
-//             trigger, L2 prefetch per row before the wait, rows per warp), folded-norm (unit)
-//             vs loaded norm weights, fused vs unfused; "v2" = the choices before gemv v3.
+//   GEMV A/B (batch 1, same binary and run): the GEMV kernel and its launch choices
+//             (GemvTuning: warp-row vs streaming kernel, PDL trigger, blocks per SM),
+//             folded-norm (unit) vs loaded norm weights, fused vs unfused.
 // Time: CUDA events (decode) or wall clock around a synchronous call (prefill); median of 3
 // repeats after a warm-up.
 //
@@ -36,6 +38,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/attention.cuh"
@@ -56,18 +59,25 @@ struct Row {
   std::string what, value, ratio;
 };
 std::vector<Row> g_table;
+// --prefill-ab: the whole-model prefill once per prefill attention kernel listed here, in
+// the same process (one model); empty: once, with the current rule
+std::vector<std::pair<std::string, int>> g_prefill_ab;
 bool g_gemv_ab = true;  // --no-gemv-ab: skip the GEMV launch-choice A/B at batch 1
 
 struct NamedTuning {
   const char* name;
   GemvTuning t;
 };
-// The first: the defaults (gemv v2's launch choices: no early trigger, 2 KiB prefetched per row).
+// The first: the warp-row kernel with gemv v3's launch choices (no early trigger, 2 KiB
+// prefetched per row; its other choices lost in gemv v3: dev/cuda/NOTES.md); then the
+// streaming kernel (gemv v4): blocks per SM x ring depth x early PDL trigger; the default last.
 const NamedTuning kTunings[] = {
-    {"no trigger, 2K prefetch", {false, 2048}},
-    {"no trigger, no prefetch", {false, 0}},
-    {"trigger, 2K prefetch", {true, 2048}},
-    {"trigger, 8K prefetch", {true, 8192}},
+    {"warp-row, no trigger, 2K prefetch", {false, 2048, GemvKernel::kWarpRows, 1}},
+    {"stream, 1 block/SM, 3 stages", {false, 2048, GemvKernel::kStream, 1, 3}},
+    {"stream, 1 block/SM, 6 stages", {false, 2048, GemvKernel::kStream, 1, 6}},
+    {"stream, 2 blocks/SM, no trigger", {false, 2048, GemvKernel::kStream, 2, 3}},
+    {"stream, 3 blocks/SM, 2 stages, trigger", {true, 2048, GemvKernel::kStream, 3, 2}},
+    {"stream, 2 blocks/SM, trigger (default)", {true, 2048, GemvKernel::kStream, 2, 3}},
 };
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0) {
@@ -379,15 +389,24 @@ Status bench_prefill(const LlamaDims& d, const Ceilings& c, bool quick) {
   std::mt19937 rng(3);
   std::vector<int32_t> tokens((size_t)lens.back());
   for (auto& t : tokens) t = (int32_t)(rng() % d.vocab);
-  for (int T : lens) {
-    FRUGAL_ASSIGN_OR_RETURN(const double ms, time_prefill(*g, tokens.data(), T));
+  std::vector<std::pair<std::string, int>> kernels = g_prefill_ab;
+  if (kernels.empty()) kernels.push_back({"", prefill_attention_kernel()});
+  const int saved = prefill_attention_kernel();
+  for (int T : lens)
+  for (const auto& [name, kernel] : kernels) {
+    set_prefill_attention_kernel(kernel);
+    auto timed = time_prefill(*g, tokens.data(), T);
+    set_prefill_attention_kernel(saved);
+    FRUGAL_ASSIGN_OR_RETURN(const double ms, std::move(timed));
     const PrefillFlops pf = prefill_flops(d, T);
     const double attn = pf.attention, flops = pf.total;
     const double tflops = flops / (ms * 1e9);
-    std::printf("prefill %5d tokens: %9.2f ms  %9.0f tok/s  %.1f TFLOP/s (attention %.0f%% of "
+    const std::string tag = name.empty() ? "" : " (attention " + name + ")";
+    std::printf("prefill %5d tokens%s: %9.2f ms  %9.0f tok/s  %.1f TFLOP/s (attention %.0f%% of "
                 "flops)  %.3f of cuBLAS GEMM rate\n",
-                T, ms, T / ms * 1000, tflops, 100 * attn / flops, tflops / c.gemm_tflops);
-    g_table.push_back({"prefill " + std::to_string(T) + " tok/s | TFLOP/s",
+                T, tag.c_str(), ms, T / ms * 1000, tflops, 100 * attn / flops,
+                tflops / c.gemm_tflops);
+    g_table.push_back({"prefill " + std::to_string(T) + tag + " tok/s | TFLOP/s",
                        fmt("%.0f | %.1f", T / ms * 1000, tflops),
                        fmt("%.3f of cuBLAS GEMM", tflops / c.gemm_tflops)});
   }
@@ -396,12 +415,23 @@ Status bench_prefill(const LlamaDims& d, const Ceilings& c, bool quick) {
 
 // Causal prefill attention alone (the runner's path: paged decode kernel over one shared block
 // table, token t attending to [0, t]), Llama-3.1-8B heads, bf16 KV; same flop count as
-// bench/cuda/torch_compare.py's SDPA rows.
+// bench/cuda/torch_compare.py's SDPA rows. KV block size 16 (the runner's) with a shuffled
+// table: every kernel; then the FA3 kernels at block sizes 16 / 32 / 64 with a contiguous
+// table (runs of consecutive blocks: the grouped kernels' one-box tiles) and 32 / 64 / 128
+// shuffled (the block size as a memory / speed knob: TMA boxes of 16 .. 128 rows).
 Status bench_prefill_attention(bool quick) {
-  const int H = 32, KV = 8, D = 128, BS = 16;
+  const int H = 32, KV = 8, D = 128;
   const std::vector<int> lens =
       quick ? std::vector<int>{512, 2048} : std::vector<int>{512, 1024, 2048, 4096, 8192};
-  for (int T : lens) {
+  struct Layout {
+    int bs;
+    bool contiguous;
+  };
+  const Layout layouts[] = {{16, false}, {16, true}, {32, false}, {32, true},
+                            {64, false}, {64, true}, {128, false}};
+  for (int T : lens)
+  for (const Layout& lay : layouts) {
+    const int BS = lay.bs;
     const int n_blocks = T / BS;
     const size_t cache = (size_t)n_blocks * BS * KV * D;
     FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::allocate(cache * 2));
@@ -412,7 +442,7 @@ Status bench_prefill_attention(bool quick) {
     FRUGAL_RETURN_IF_ERROR(fill_random_bf16(v.as<uint16_t>(), cache, 12, 1.0f));
     std::vector<int32_t> table((size_t)n_blocks), seq_lens((size_t)T);
     std::iota(table.begin(), table.end(), 0);
-    std::shuffle(table.begin(), table.end(), std::mt19937(1));
+    if (!lay.contiguous) std::shuffle(table.begin(), table.end(), std::mt19937(1));
     std::iota(seq_lens.begin(), seq_lens.end(), 1);
     FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dt, DeviceBuffer::allocate(table.size() * 4));
     FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer dl, DeviceBuffer::allocate(seq_lens.size() * 4));
@@ -457,14 +487,25 @@ Status bench_prefill_attention(bool quick) {
     f.block_size = BS;
     // variant 0: the split-K decode kernel; 1: the FA2 kernel with its automatic tile choice;
     // 2..4: forced configs 1..3 (64 rows = 4 warps x 16; 128 = 8 x 16; 128 = 4 x 32);
-    // 5, 6, 7: the wgmma kernel: K/V one tile ahead, + softmax-PV overlap, two tiles ahead
-    for (int variant = 0; variant < 8; ++variant) {
+    // 5, 6, 7: the wgmma kernel: K/V one tile ahead, + softmax-PV overlap, two tiles ahead;
+    // 8, 9, 10: FlashAttention-3's structure (TMA + producer warpgroup; + softmax-PV overlap;
+    // + ping-pong of the consumer warpgroups; 11: the same with a 3-stage K/V ring);
+    // 12, 13: 10 and 11 with the grouped K/V boxes (one per block, one per run of blocks)
+    const bool every = BS == 16 && !lay.contiguous;
+    for (int variant = 0; variant < 14; ++variant) {
+      if (!every && variant < 10) continue;
       const bool flash = variant > 0;
       f.config = variant >= 2 && variant <= 4 ? variant - 1 : 0;
-      f.kernel = variant == 5   ? kPrefillWgmma
-                 : variant == 6 ? kPrefillWgmmaOverlap
-                 : variant == 7 ? kPrefillWgmmaDeep
-                                : kPrefillFa2;
+      f.kernel = variant == 5    ? kPrefillWgmma
+                 : variant == 6  ? kPrefillWgmmaOverlap
+                 : variant == 7  ? kPrefillWgmmaDeep
+                 : variant == 8  ? kPrefillWgmmaTma
+                 : variant == 9  ? kPrefillWgmmaTmaOverlap
+                 : variant == 10 ? kPrefillWgmmaFa3
+                 : variant == 11 ? kPrefillWgmmaFa3Deep
+                 : variant == 12 ? kPrefillWgmmaFa3Grouped
+                 : variant == 13 ? kPrefillWgmmaFa3GroupedDeep
+                                 : kPrefillFa2;
       FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
       std::vector<double> t;
       for (int rep = 0; rep < 5; ++rep) {
@@ -480,12 +521,18 @@ Status bench_prefill_attention(bool quick) {
       const double flops = 4.0 * H * D * ((double)T * (T + 1) / 2);
       const char* kinds[] = {"split-K decode kernel", "FA2 mma.sync", "FA2 config 1, 4 x 16 rows",
                              "FA2 config 2, 8 x 16 rows", "FA2 config 3, 4 x 32 rows",
-                             "wgmma", "wgmma + softmax/PV overlap", "wgmma, 3-stage K/V"};
-      std::printf("prefill attention alone T %5d (%s): %.3f ms  %.1f TFLOP/s\n", T,
-                  kinds[variant], ms, flops / (ms * 1e9));
+                             "wgmma", "wgmma + softmax/PV overlap", "wgmma, 3-stage K/V",
+                             "TMA + warp-specialised", "TMA + ws + overlap",
+                             "FA3: TMA + ws + overlap + ping-pong", "FA3, 3-stage K/V",
+                             "FA3 grouped boxes", "FA3 grouped boxes, 3-stage K/V"};
+      const std::string where = "block " + std::to_string(BS) +
+                                (lay.contiguous ? " contiguous" : " shuffled");
+      std::printf("prefill attention alone T %5d (%s), %s: %.3f ms  %.1f TFLOP/s\n", T,
+                  kinds[variant], where.c_str(), ms, flops / (ms * 1e9));
       if (variant <= 1 || variant >= 5)
         g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) + " " +
-                               (variant == 0 ? "split-K" : kinds[variant]) + " TFLOP/s",
+                               (variant == 0 ? "split-K" : kinds[variant]) + ", " + where +
+                               " TFLOP/s",
                            fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
     }
     (void)cudaEventDestroy(e0);
@@ -505,6 +552,8 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--no-gemv-ab") {
       g_gemv_ab = false;
+    } else if (a == "--prefill-ab") {  // whole prefill: FA3 vs FA3 with grouped boxes
+      g_prefill_ab = {{"fa3", kPrefillWgmmaFa3}, {"fa3g", kPrefillWgmmaFa3Grouped}};
     } else if (i + 1 < argc && a == "--arch") {
       arch = argv[++i];
     } else if (i + 1 < argc && a == "--only") {
@@ -515,17 +564,23 @@ int main(int argc, char** argv) {
       set_decode_attention_kernel(std::string(argv[++i]) == "mma" ? kDecodeMma : kDecodeSplit);
     } else if (i + 1 < argc && a == "--prefill-attn" &&
                (std::string(argv[i + 1]) == "fa2" || std::string(argv[i + 1]) == "wgmma" ||
-                std::string(argv[i + 1]) == "overlap" || std::string(argv[i + 1]) == "deep")) {
+                std::string(argv[i + 1]) == "overlap" || std::string(argv[i + 1]) == "deep" ||
+                std::string(argv[i + 1]) == "tma" || std::string(argv[i + 1]) == "fa3" ||
+                std::string(argv[i + 1]) == "fa3g")) {
       // the prefill attention kernel of the whole-model prefill (A/B; default: the auto rule)
       const std::string k = argv[++i];
       set_prefill_attention_kernel(k == "fa2"     ? kPrefillFa2
                                    : k == "wgmma" ? kPrefillWgmma
                                    : k == "deep"  ? kPrefillWgmmaDeep
+                                   : k == "tma"   ? kPrefillWgmmaTma
+                                   : k == "fa3"   ? kPrefillWgmmaFa3
+                                   : k == "fa3g"  ? kPrefillWgmmaFa3Grouped
                                                   : kPrefillWgmmaOverlap);
     } else {
       std::fprintf(stderr,
                    "usage: frugal_cuda_model_bench [--arch NAME] [--quick] [--only decode|decode-b1|prefill|attention|ncu]"
-                   " [--no-gemv-ab] [--decode-attn split|mma] [--prefill-attn fa2|wgmma|deep|overlap]\n");
+                   " [--no-gemv-ab] [--decode-attn split|mma] [--prefill-attn fa2|wgmma|deep|overlap|tma|fa3|fa3g]"
+                   " [--prefill-ab]\n");
       return 2;
     }
   }

@@ -1,4 +1,5 @@
 // Paged decode attention: split-K kernel, merge kernel, naive reference (see attention.cuh).
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -272,10 +273,13 @@ __global__ void __launch_bounds__(kThreads, MAXG <= 4 ? 4 : 2)
 // cost one memory latency, not one per loop step. Dynamic shared memory: n_splits weights.
 template <int D>
 __global__ void __launch_bounds__(kMergeThreads)
-    paged_decode_merge_kernel(PagedDecodeParams p, int split_size, int n_splits) {
-  // No allow_dependent_launch() here: with it the next kernel's blocks took SM slots early and
-  // the d 64 batch-64 A/B got 5-13 % slower (2026-11-30, frugal_cuda_bench graph + PDL).
+    paged_decode_merge_kernel(PagedDecodeParams p, int split_size, int n_splits,
+                              bool early_launch) {
+  // allow_dependent_launch() only for small grids (early_launch: the blocks fit on the SMs at
+  // once, batch 1): for every grid the next kernel's blocks took SM slots early and the d 64
+  // batch-64 A/B got 5-13 % slower (2026-11-30, frugal_cuda_bench graph + PDL).
   wait_prior_grid();
+  if (early_launch) allow_dependent_launch();
   constexpr int C = D / 4;               // float4 columns of a row
   constexpr int NG = kMergeThreads / C;  // split groups
   constexpr int IN = kMergeInFlight;
@@ -465,7 +469,35 @@ Status launch_split(const PagedDecodeParams& p_in, const PagedDecodePlan& plan, 
 }  // namespace
 
 namespace {
-thread_local int t_decode_kernel = kDecodeMma;
+thread_local int t_decode_kernel = kDecodeAuto;
+
+// kDecodeAuto takes the cluster kernel at head_dim 128 with query groups <= 4 when all
+// (sequence, KV head) clusters together fill the device in one wave (blocks >= 0.95 x the
+// resident-block capacity). Measured (dev/cuda/NOTES.md, attn v10b/c, H200): with every SM
+// busy it beats the two-kernel mma path (8B heads, b8 and b16 at 1k/4k/16k: 1.01-1.10x);
+// when the clusters leave SMs idle it loses (b1..b4 at 4k/16k: 0.6-0.9x: a cluster's blocks
+// must share a GPC, so at one 192 KiB block per SM only 8 clusters of <= 9 blocks are
+// co-resident, i.e. 72 SMs at batch 1); group 8 at b8 it lost at 4k/16k (0.99x / 0.93x) and
+// d 64 (group 3) at b8/b64 (0.89-1.01x).
+constexpr double kAutoMinFill = 0.95;
+
+// The cluster kernel's blocks per (sequence, KV head): the largest size 16..1 at which all
+// n_seqs x n_kv_heads clusters are resident at once (one wave; a cluster's blocks share a GPC,
+// so this is the occupancy API's answer, not SMs / size) and every warp of the cluster gets a
+// 16-position tile at max_seq_len; 0 if even 1 does not fit.
+Result<int> choose_cluster_size(const PagedDecodeParams& p) {
+  const int64_t units = (int64_t)p.n_seqs * p.n_kv_heads;
+  const int64_t per_block = 16 * (int64_t)kDecodeClusterWarps;
+  const int64_t tile_bound =
+      std::max<int64_t>(1, ((int64_t)p.max_seq_len + per_block - 1) / per_block);
+  for (int c = 16; c >= 1; --c) {
+    if (c > tile_bound) continue;
+    FRUGAL_ASSIGN_OR_RETURN(const int active,
+                            paged_decode_cluster_active(p.head_dim, p.n_heads / p.n_kv_heads, c));
+    if (units <= active) return c;
+  }
+  return 0;
+}
 }  // namespace
 
 void set_decode_attention_kernel(int kernel) { t_decode_kernel = kernel; }
@@ -475,9 +507,45 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
   FRUGAL_RETURN_IF_ERROR(check_params(p, "plan_paged_decode", true));
   PagedDecodePlan plan;
   plan.kernel = p.kernel == kDecodeAuto ? t_decode_kernel : p.kernel;
-  if (plan.kernel != kDecodeSplit && plan.kernel != kDecodeMma)
+  if (plan.kernel < kDecodeAuto || plan.kernel > kDecodeCluster)
     return InvalidArgument("plan_paged_decode: kernel " + std::to_string(plan.kernel) +
-                           " (0 auto, 1 split, 2 mma)");
+                           " (0 auto, 1 split, 2 mma, 3 cluster)");
+  if (p.cluster_size != 0 && plan.kernel == kDecodeAuto) plan.kernel = kDecodeCluster;
+  if (p.cluster_size != 0 && plan.kernel == kDecodeCluster) {
+    if (p.cluster_size < 1 || p.cluster_size > 16)
+      return InvalidArgument("plan_paged_decode: cluster_size " + std::to_string(p.cluster_size) +
+                             " outside 1..16");
+    FRUGAL_ASSIGN_OR_RETURN(const int active,
+                            paged_decode_cluster_active(p.head_dim, p.n_heads / p.n_kv_heads,
+                                                        p.cluster_size));
+    if (active < 1)
+      return Unsupported("plan_paged_decode: clusters of " + std::to_string(p.cluster_size) +
+                         " blocks cannot run on this device");
+  }
+  if (plan.kernel == kDecodeAuto || plan.kernel == kDecodeCluster) {
+    const bool forced = plan.kernel == kDecodeCluster;
+    const int G = p.n_heads / p.n_kv_heads;
+    int c = 0;  // blocks per cluster; 0: the auto rule's shapes only (head_dim 128, G <= 4)
+    if (forced && p.cluster_size != 0) {
+      c = p.cluster_size;
+    } else if (forced || (p.head_dim == 128 && G <= 4)) {
+      FRUGAL_ASSIGN_OR_RETURN(c, choose_cluster_size(p));
+    }
+    bool fills = false;
+    if (!forced && c >= 1) {
+      FRUGAL_ASSIGN_OR_RETURN(const int capacity,  // resident blocks (clusters of one)
+                              paged_decode_cluster_active(p.head_dim, G, 1));
+      fills = (double)c * p.n_seqs * p.n_kv_heads >= kAutoMinFill * capacity;
+    }
+    if (forced || fills) {
+      plan.kernel = kDecodeCluster;
+      plan.cluster_size = std::max(1, c);  // forced with too many clusters: blocks of one,
+      plan.n_splits = plan.cluster_size;   // in waves
+      plan.split_size = (p.max_seq_len + plan.cluster_size - 1) / plan.cluster_size;  // average
+      return plan;                                     // no workspace
+    }
+    plan.kernel = kDecodeMma;
+  }
   if (p.split_size > 0) {
     plan.split_size = p.split_size;
   } else {
@@ -524,6 +592,7 @@ Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p) {
 
 Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
   FRUGAL_ASSIGN_OR_RETURN(const PagedDecodePlan plan, plan_paged_decode(p));
+  if (plan.kernel == kDecodeCluster) return launch_paged_decode_cluster(p, plan, stream);
   if (!p.workspace || p.workspace_bytes < plan.workspace_bytes)
     return InvalidArgument("paged_attention_decode: workspace of " +
                            std::to_string(p.workspace_bytes) + " bytes, " +
@@ -542,10 +611,13 @@ Status paged_attention_decode(const PagedDecodeParams& p, cudaStream_t stream) {
     return Status::Ok();  // merged in-kernel
   const size_t merge_smem = (size_t)plan.n_splits * sizeof(float);  // <= kMaxSplits floats
   auto* merge = p.head_dim == 64 ? paged_decode_merge_kernel<64> : paged_decode_merge_kernel<128>;
+  FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
+  const bool early = plan.kernel == kDecodeMma && p.merge_early_launch &&
+                     (int64_t)p.n_heads * p.n_seqs <= sms;
   FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(merge,
                                             dim3(p.n_heads, p.n_seqs), dim3(kMergeThreads),
                                             merge_smem, stream, p, plan.split_size,
-                                            plan.n_splits));
+                                            plan.n_splits, early));
   return Status::Ok();
 }
 

@@ -43,15 +43,31 @@ struct PagedDecodeParams {
   // them zero). With them the last split block of each (sequence, KV head) to finish merges the
   // partials itself (an atomic ticket), so there is no second kernel; null: a merge kernel.
   int32_t* split_counters = nullptr;
-  // Which split kernel: kDecodeAuto (the thread's default, see set_decode_attention_kernel),
+  // Which kernel: kDecodeAuto (the thread's default, see set_decode_attention_kernel),
   // kDecodeSplit (v4: CUDA cores) or kDecodeMma (tensor cores, attention_decode_mma.cu: q and
   // the probabilities as three bf16 terms each, so the float kernel's accuracy; ignores
-  // split_counters and always merges with the merge kernel).
+  // split_counters and always merges with the merge kernel), kDecodeCluster (the mma
+  // kernel's tile loop in one kernel with its merge, a thread-block cluster per (sequence, KV
+  // head), attention_decode_cluster.cu: for small batches; needs no workspace and ignores
+  // split_size and split_counters; it reads block_tables before the PDL wait, so they must
+  // not be written by the previous kernel in the stream).
   int kernel = 0;
+  // kDecodeCluster (or kDecodeAuto, which it then forces): blocks per cluster, 1..16; 0 =
+  // choose (plan_paged_decode). For tests and A/B benchmarks.
+  int cluster_size = 0;
+  // kDecodeMma, for A/B benchmarks (both on by default; off = the v10c kernels): a warp with
+  // two 16-position tiles takes them in one 32-position softmax step (one serial chain, not
+  // two), and the merge kernel lets the next kernel launch early (griddepcontrol) when its
+  // grid (n_heads x n_seqs blocks) fits on the multiprocessors at once (batch 1..4 of 8B).
+  bool mma_tile_pairs = true;
+  bool merge_early_launch = true;
 };
 
-constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2;
-// Per host thread: the kernel kDecodeAuto means (kDecodeMma unless set), for A/B benchmarks.
+constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2, kDecodeCluster = 3;
+// Per host thread: the kernel kDecodeAuto means, for A/B benchmarks. kDecodeAuto (the
+// default): the measured rule of plan_paged_decode (kDecodeCluster at head_dim 128, query
+// groups <= 4, when its clusters, all resident at once, fill the device: e.g. 8 or 16
+// sequences of Llama-3.1-8B heads on an H200; kDecodeMma otherwise).
 void set_decode_attention_kernel(int kernel);
 int decode_attention_kernel();
 
@@ -67,11 +83,18 @@ int decode_attention_kernel();
 // group's bf16 parts, the other rows (or a second fragment for groups > 4) the bf16
 // remainders: three terms in all), online softmax in registers; the block's warps merge in
 // shared memory. At least 128 positions per split (4 warps x 2 tiles).
+//
+// The cluster kernel (kDecodeCluster): grid (cluster_size, n_kv_heads, n_seqs), one cluster of
+// cluster_size blocks per (sequence, KV head); the sequence's 16-position tiles are dealt to
+// the cluster's warps round-robin, each warp runs the mma kernel's tile loop, the blocks merge
+// their partials through distributed shared memory and write the output: one launch, no
+// workspace.
 struct PagedDecodePlan {
   int split_size = 0;
   int n_splits = 0;
   size_t workspace_bytes = 0;
-  int kernel = 0;  // kDecodeSplit or kDecodeMma: the kernel that will run
+  int kernel = 0;        // kDecodeSplit, kDecodeMma or kDecodeCluster: the kernel that will run
+  int cluster_size = 0;  // kDecodeCluster: blocks per (sequence, KV head), 1..16
 };
 Result<PagedDecodePlan> plan_paged_decode(const PagedDecodeParams& p);
 
@@ -87,8 +110,11 @@ Status paged_attention_decode_reference(const PagedDecodeParams& p,
 // owns 16 or 32 query rows as mma.sync m16n8k16 fragments; K/V tiles of 64 positions
 // are gathered through the block table with cp.async into a 2-stage shared-memory pipeline;
 // S = Q K^T, the online softmax (base 2) and O += P V stay in registers (float accumulation).
-// At head_dim 128 on Hopper the default is the warpgroup-MMA kernel (attention_prefill_wgmma.cu:
-// the same math with wgmma, 2 warpgroups x 64 query rows, K/V tiles of 128); see `kernel`.
+// At head_dim 128 on Hopper the default is the FlashAttention-3-structured kernel
+// (attention_prefill_fa3.cu: the same math with wgmma, 2 consumer warpgroups x 64 query rows,
+// K/V tiles of 128 by TMA from a producer warpgroup), or the warpgroup-MMA kernel
+// (attention_prefill_wgmma.cu, K/V by cp.async) where the block size allows no tensor map;
+// see `kernel`.
 // Q and P are rounded to bf16 (the error vs float64: rel L2 ~1e-3). Token t (position
 // pos0 + t) attends to positions [0, pos0 + t]; the K/V of all of them must already be in the
 // cache. q, out and the caches must be 16-byte aligned.
@@ -113,11 +139,24 @@ struct PagedPrefillParams {
   // Which kernel: kPrefillAuto, kPrefillFa2 (the mma.sync kernel above, `config` applies),
   // kPrefillWgmma / kPrefillWgmmaDeep / kPrefillWgmmaOverlap (Hopper warpgroup MMA, head_dim
   // 128 only, attention_prefill_wgmma.cu: K/V one tile ahead / two tiles ahead / one ahead
-  // with FlashAttention-3's overlap of the softmax with the previous tile's P V product).
+  // with FlashAttention-3's overlap of the softmax with the previous tile's P V product), and
+  // the FA3-structured kernels below (kPrefillWgmmaTma ... kPrefillWgmmaFa3Deep).
   int kernel = 0;
 };
 constexpr int kPrefillAuto = 0, kPrefillFa2 = 1, kPrefillWgmma = 2, kPrefillWgmmaOverlap = 3,
               kPrefillWgmmaDeep = 4;
+// FlashAttention-3's structure (attention_prefill_fa3.cu, head_dim 128, Hopper): K/V by TMA
+// over the paged cache, a producer warpgroup feeding 2 consumer warpgroups through mbarriers;
+// kPrefillWgmmaTma: no overlap; kPrefillWgmmaTmaOverlap: + softmax / P V overlap;
+// kPrefillWgmmaFa3: + the consumers' GEMMs ping-ponged (kPrefillWgmmaFa3Deep: with a 3-stage
+// K/V ring instead of 2). A block_size that is not a power of two >= 8 runs kPrefillWgmma.
+constexpr int kPrefillWgmmaTma = 5, kPrefillWgmmaTmaOverlap = 6, kPrefillWgmmaFa3 = 7,
+              kPrefillWgmmaFa3Deep = 8;
+// kPrefillWgmmaFa3Grouped (kPrefillWgmmaFa3GroupedDeep: 3-stage ring): kPrefillWgmmaFa3 with
+// fewer, larger TMA copies: one box per KV block for both 64-column halves (K/V tiles in
+// shared memory as groups of 8 positions), one box per 128-position tile where the tile's
+// blocks are consecutive in the table; K and V issued by separate producer warps.
+constexpr int kPrefillWgmmaFa3Grouped = 9, kPrefillWgmmaFa3GroupedDeep = 10;
 // Per host thread: what kPrefillAuto means (kPrefillAuto, the default: the measured rule in
 // attention_prefill.cu), e.g. for A/B benchmarks of the whole prefill. A wgmma kernel set here
 // applies at head_dim 128 only (the FA2 kernel otherwise).

@@ -303,23 +303,35 @@ Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream)
   if ((reinterpret_cast<uintptr_t>(p.k_cache) | reinterpret_cast<uintptr_t>(p.v_cache) |
        reinterpret_cast<uintptr_t>(p.q) | reinterpret_cast<uintptr_t>(p.out)) % 16)
     return InvalidArgument(w + ": q, out and the caches must be 16-byte aligned");
-  if (p.kernel < kPrefillAuto || p.kernel > kPrefillWgmmaDeep)
-    return InvalidArgument(w + ": kernel " + std::to_string(p.kernel) + " (0..4)");
+  if (p.kernel < kPrefillAuto || p.kernel > kPrefillWgmmaFa3GroupedDeep)
+    return InvalidArgument(w + ": kernel " + std::to_string(p.kernel) + " (0..10)");
   if (p.kernel >= kPrefillWgmma && p.head_dim != 128)
     return Unsupported(w + ": the wgmma kernel needs head_dim 128, not " +
                        std::to_string(p.head_dim));
   if (p.n_tokens == 0) return Status::Ok();
   int kernel = p.kernel == kPrefillAuto ? t_prefill_kernel : p.kernel;
-  // Measured rule (dev/cuda/NOTES.md, prefill attn v5, H200): at head_dim 128 the wgmma kernel
-  // beat the FA2 kernel at every length from 512 to 8k tokens in the same call (1.12-1.28x);
-  // chunks of <= 64 tokens (not measured) and a forced FA2 tile config stay on FA2.
+  // Measured rule (dev/cuda/NOTES.md, prefill attn v5 / v6, H200): at head_dim 128 the wgmma
+  // kernel beat the FA2 kernel at every length from 512 to 8k tokens in the same call
+  // (1.12-1.28x), and the FA3-structured kernel (TMA, warp-specialised, ping-pong) beat the
+  // wgmma kernel at every length in the same call (v6c: block size 16 1.42-1.69x, 128
+  // 1.39-1.93x; the whole 8B prefill 1.07x at 8k); it runs the wgmma kernel where the layout
+  // allows no tensor map. Chunks of <= 64 tokens (not measured) and a forced FA2 tile config
+  // stay on FA2.
   if (kernel == kPrefillAuto)
-    kernel = p.head_dim == 128 && p.config == 0 && p.n_tokens > 64 ? kPrefillWgmma : kPrefillFa2;
+    kernel = p.head_dim == 128 && p.config == 0 && p.n_tokens > 64 ? kPrefillWgmmaFa3
+                                                                   : kPrefillFa2;
   if (kernel >= kPrefillWgmma && p.head_dim == 128)
     return paged_attention_prefill_wgmma(p,
-                                         kernel == kPrefillWgmmaOverlap ? kWgmmaOverlap
-                                         : kernel == kPrefillWgmmaDeep  ? kWgmmaDeep
-                                                                        : kWgmmaPlain,
+                                         kernel == kPrefillWgmmaOverlap      ? kWgmmaOverlap
+                                         : kernel == kPrefillWgmmaDeep       ? kWgmmaDeep
+                                         : kernel == kPrefillWgmmaTma        ? kWgmmaTma
+                                         : kernel == kPrefillWgmmaTmaOverlap ? kWgmmaTmaOverlap
+                                         : kernel == kPrefillWgmmaFa3        ? kWgmmaTmaPingPong
+                                         : kernel == kPrefillWgmmaFa3Deep    ? kWgmmaTmaPingPong3
+                                         : kernel == kPrefillWgmmaFa3Grouped ? kWgmmaTmaGrouped
+                                         : kernel == kPrefillWgmmaFa3GroupedDeep
+                                             ? kWgmmaTmaGrouped3
+                                                                             : kWgmmaPlain,
                                          stream);
   if (p.head_dim == 64) return launch_d<64>(p, stream);
   if (p.head_dim == 128) return launch_d<128>(p, stream);

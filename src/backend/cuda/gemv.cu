@@ -5,12 +5,13 @@
 // vectors share every weight load. Fused variants (gemv_bf16_fused): RMSNorm of x on the way in
 // (with its weights, or unit weights when they were folded into W), residual add, SwiGLU of row
 // pairs or RoPE + the paged K/V write on the way out (see ops.cuh). Launch choices (PDL trigger,
-// L2 prefetch before the wait): GemvTuning.
+// L2 prefetch before the wait) and the kernel (this one or gemv_stream.cu's): GemvTuning.
 #include <algorithm>
 #include <atomic>
 #include <string>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/gemv_detail.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/ops.cuh"
@@ -19,22 +20,16 @@ namespace frugal::cuda {
 
 namespace {
 
-constexpr int kWarpsPerBlock = 8;
+using namespace gemv_detail;
 
-// Input modes: plain x, RMSNorm with weights, RMSNorm with unit weights (folded into W).
-constexpr int kNormNone = 0, kNormWeighted = 1, kNormUnit = 2;
+constexpr int kWarpsPerBlock = 8;
 
 std::atomic<bool> g_trigger{GemvTuning{}.trigger_dependents};
 std::atomic<int> g_prefetch_bytes{GemvTuning{}.prefetch_bytes_per_row};
-
-__device__ __forceinline__ void bf16x8_to_f32(const uint4 v, float* f) {
-  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = __uint_as_float(w[i] << 16);
-    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
+std::atomic<int> g_kernel{(int)GemvTuning{}.kernel};
+std::atomic<int> g_stream_ctas{GemvTuning{}.stream_ctas_per_sm};
+std::atomic<int> g_stream_stages{GemvTuning{}.stream_stages};
+std::atomic<int> g_stream_max_batch{GemvTuning{}.stream_max_batch};
 
 // acc[j][b] += dot(8 weights of row j, x[b, elem .. elem + 8)): each x vector is loaded once
 // and applied to all R rows. NORM != kNormNone: also ss[b] += x^2; kNormWeighted: x is
@@ -67,88 +62,6 @@ __device__ __forceinline__ void fma_rows(const uint4* wv, const float* __restric
       acc[j][b] += wf[j][0] * x0.x + wf[j][1] * x0.y + wf[j][2] * x0.z + wf[j][3] * x0.w +
                    wf[j][4] * x1.x + wf[j][5] * x1.y + wf[j][6] * x1.z + wf[j][7] * x1.w;
   }
-}
-
-// Output modes of the kernel (GemvOutput).
-constexpr int kStore = 0, kAdd = 1, kSwiglu = 2, kRopeKv = 3;
-
-struct KernelArgs {
-  const uint16_t* w;
-  const float* x;
-  float* y;
-  int64_t rows, cols;
-  const float* norm_w;
-  float eps;
-  RopeKvWriteParams rk;  // kRopeKv only
-  int prefetch_lines;    // 128-byte lines of each of a warp's first rows prefetched before the wait
-  bool trigger;          // allow_dependent_launch() once past the wait
-};
-
-// Round to nearest even, NaN kept NaN (base/half.h f32_to_bf16; model_ops.cu's rule).
-__device__ __forceinline__ uint16_t to_bf16_bits(float f) {
-  uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return (uint16_t)(x >> 16);
-}
-
-// Rows (a, b) of rotation pair `pair` of the fused [q|k|v] projection (V heads pair up too,
-// unrotated), and rope_kv_write's work on their values for token t.
-__device__ __forceinline__ void rope_pair_rows(const RopeKvWriteParams& rk, int64_t pair,
-                                               int64_t& ra, int64_t& rb) {
-  const int half = rk.head_dim / 2;
-  const int64_t h = pair / half;
-  const int i = (int)(pair % half);
-  ra = h * rk.head_dim + (rk.rope_half ? i : 2 * i);
-  rb = h * rk.head_dim + (rk.rope_half ? i + half : 2 * i + 1);
-}
-
-// What the epilogue of pair `pair`, token t needs from memory, loaded before the weight loop
-// so its latency hides behind the weight loads: position, cache block, cos/sin.
-struct RopeLoads {
-  int32_t pos, blk;
-  float2 cs;
-};
-
-__device__ __forceinline__ RopeLoads rope_loads(const RopeKvWriteParams& rk, int64_t pair,
-                                                int t) {
-  const int half = rk.head_dim / 2;
-  RopeLoads r;
-  r.pos = rk.positions[t];
-  const bool pos_ok = r.pos >= 0 && r.pos < rk.rope_positions;
-  const int row_idx = rk.table_row >= 0 ? rk.table_row : t;
-  r.blk = pos_ok ? rk.block_tables[(int64_t)row_idx * rk.max_blocks_per_seq +
-                                   r.pos / rk.block_size]
-                 : -1;
-  r.cs = pos_ok ? rk.rope[(int64_t)r.pos * half + pair % half] : make_float2(NAN, NAN);
-  return r;
-}
-
-// rope_kv_write's work on the values (a, b) of pair `pair` for token t.
-__device__ void rope_kv_store(const RopeKvWriteParams& rk, int64_t pair, int t,
-                              const RopeLoads& ld, float a, float b) {
-  const int half = rk.head_dim / 2;
-  const int h = (int)(pair / half);
-  const int i = (int)(pair % half);
-  const int ia = rk.rope_half ? i : 2 * i, ib = rk.rope_half ? i + half : 2 * i + 1;
-  const bool pos_ok = ld.pos >= 0 && ld.pos < rk.rope_positions;
-  const bool is_v = h >= rk.n_heads + rk.n_kv_heads;
-  const float xa = is_v ? a : a * ld.cs.x - b * ld.cs.y;
-  const float xb = is_v ? b : a * ld.cs.y + b * ld.cs.x;
-  if (h < rk.n_heads) {
-    float* q = rk.q_out + ((int64_t)t * rk.n_heads + h) * rk.head_dim;
-    q[ia] = xa;
-    q[ib] = xb;
-    return;
-  }
-  if (!pos_ok || ld.blk < 0 || ld.blk >= rk.n_blocks) return;
-  const int kvh = is_v ? h - rk.n_heads - rk.n_kv_heads : h - rk.n_heads;
-  const int64_t off =
-      (((int64_t)ld.blk * rk.block_size + ld.pos % rk.block_size) * rk.n_kv_heads + kvh) *
-      rk.head_dim;
-  uint16_t* cache = is_v ? rk.v_cache : rk.k_cache;
-  cache[off + ia] = to_bf16_bits(xa);
-  cache[off + ib] = to_bf16_bits(xb);
 }
 
 // One warp per group of R rows (grid-strided). R > 1 for larger batches, where loading x (B
@@ -364,7 +277,14 @@ Status launch_input(const KernelArgs& a, GemvInput in, int b, cudaStream_t strea
 void set_tuning(KernelArgs& a) {
   a.prefetch_lines = (g_prefetch_bytes.load(std::memory_order_relaxed) + 127) / 128;
   a.trigger = g_trigger.load(std::memory_order_relaxed);
+  a.stream_stages = g_stream_stages.load(std::memory_order_relaxed);
 }
+
+bool streaming(int batch) {
+  return g_kernel.load(std::memory_order_relaxed) == (int)GemvKernel::kStream &&
+         batch <= g_stream_max_batch.load(std::memory_order_relaxed);
+}
+int stream_ctas() { return g_stream_ctas.load(std::memory_order_relaxed); }
 
 // w[i] = bf16(float(w[i]) * g[i % cols]), round to nearest even (grid-strided).
 __global__ void scale_columns_kernel(uint16_t* __restrict__ w, int64_t n, int64_t cols,
@@ -393,6 +313,7 @@ Status gemv_bf16(const GemvParams& p, cudaStream_t stream) {
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
   KernelArgs a{p.w, p.x, p.y, p.rows, p.cols, nullptr, 0.0f, {}, 0, false};
   set_tuning(a);
+  if (streaming(p.batch)) return launch_stream(a, kNormNone, kStore, p.batch, stream, sms, stream_ctas());
   return launch_batch<kNormNone, kStore>(a, p.batch, stream, sms);
 }
 
@@ -419,6 +340,14 @@ Status gemv_bf16_fused(const GemvFusedParams& f, cudaStream_t stream) {
   }
   FRUGAL_ASSIGN_OR_RETURN(const int sms, current_num_sms());
   const int b = p.batch;
+  if (streaming(b)) {
+    const int nm = norm ? kNormWeighted : unit ? kNormUnit : kNormNone;
+    const int out = f.output == GemvOutput::kStore  ? kStore
+                    : f.output == GemvOutput::kAdd  ? kAdd
+                    : f.output == GemvOutput::kSwiglu ? kSwiglu
+                                                      : kRopeKv;
+    return launch_stream(a, nm, out, b, stream, sms, stream_ctas());
+  }
   switch (f.output) {
     case GemvOutput::kStore: return launch_input<kStore>(a, f.input, b, stream, sms);
     case GemvOutput::kAdd: return launch_input<kAdd>(a, f.input, b, stream, sms);
@@ -431,12 +360,20 @@ Status gemv_bf16_fused(const GemvFusedParams& f, cudaStream_t stream) {
 void set_gemv_tuning(const GemvTuning& t) {
   g_trigger.store(t.trigger_dependents);
   g_prefetch_bytes.store(std::clamp(t.prefetch_bytes_per_row, 0, 1 << 24));
+  g_kernel.store((int)t.kernel);
+  g_stream_ctas.store(std::clamp(t.stream_ctas_per_sm, 1, 4));
+  g_stream_stages.store(std::clamp(t.stream_stages, 0, 12));
+  g_stream_max_batch.store(t.stream_max_batch);
 }
 
 GemvTuning gemv_tuning() {
   GemvTuning t;
   t.trigger_dependents = g_trigger.load();
   t.prefetch_bytes_per_row = g_prefetch_bytes.load();
+  t.kernel = (GemvKernel)g_kernel.load();
+  t.stream_ctas_per_sm = g_stream_ctas.load();
+  t.stream_stages = g_stream_stages.load();
+  t.stream_max_batch = g_stream_max_batch.load();
   return t;
 }
 

@@ -17,11 +17,14 @@ namespace frugal::cuda {
 // y[b, r] = dot(W[r, :], x[b, :]) for b in [0, batch), r in [0, rows).
 //   w: bf16 [rows, cols], 16-byte aligned; cols % 8 == 0
 //   x: float [batch, cols], 16-byte aligned; y: float [batch, rows]
-// batch 1..8: every weight row is read once (16-byte streaming loads; one warp per row at batch
-// 1-2, per 4 rows at batch 3-8 so each x load serves 4 rows; 8 warps per block) and applied to
-// all batch vectors; float accumulation, warp-shuffle reduce. Measured on an H200 (bench/
-// RESULTS.md): batch 1 at 0.65-0.92 of copy bandwidth, on par with cuBLAS; batch 8 at about half
-// of cuBLAS, which wins there today.
+// batch 1..8: every weight row is read once and applied to all batch vectors; float
+// accumulation. Two kernels (GemvKernel below, chosen by GemvTuning): by default the streaming
+// kernel at batch 1-2 (weights through shared memory by bulk async copies; H200, 2026-11-30:
+// 0.68-1.07 of copy bandwidth on the Llama-3.1-8B shapes, 1.05-1.13x the warp-row kernel
+// except the 4096 x 4096 o-proj, 0.95x alone but overlapped with the previous kernel in a
+// decode step) and the warp-row kernel at 3-8 (one warp per 4 rows; about half of cuBLAS at
+// batch 8, which the model runner uses from batch 3). Under PDL (launch.cuh) W is read before
+// griddepcontrol.wait, as constant data: the kernel launched just before must not write it.
 struct GemvParams {
   const uint16_t* w = nullptr;
   int64_t rows = 0;
@@ -62,17 +65,33 @@ struct GemvFusedParams {
 };
 Status gemv_bf16_fused(const GemvFusedParams& p, cudaStream_t stream = nullptr);
 
+// The kernel behind gemv_bf16 / gemv_bf16_fused (same arguments, same results up to float
+// summation order):
+//   kWarpRows: a warp per row (group), 16-byte loads from global memory, grid-strided.
+//   kStream:   persistent blocks (stream_ctas_per_sm per SM), each owning a contiguous range of
+//              output rows; one thread streams the block's weight rows into a ring of shared-
+//              memory stages with bulk async copies (cp.async.bulk, completion on an mbarrier),
+//              issued before griddepcontrol.wait; 8 warps dot each stage with x held in
+//              registers (a thread owns 8 columns of a 2048-column chunk) and reduce per tile
+//              of rows through shared memory (dev/cuda/NOTES.md, gemv v4).
+enum class GemvKernel { kWarpRows, kStream };
+
 // Launch choices of gemv_bf16 / gemv_bf16_fused (process-wide, read at each launch, so a
-// captured graph keeps the choices of its capture). Defaults: the choices before gemv v3, which
-// no alternative beat on an H200 (dev/cuda/NOTES.md, gemv v3); benchmarks A/B the others.
+// captured graph keeps the choices of its capture). Defaults: the fastest measured on an H200
+// (dev/cuda/NOTES.md, gemv v3 and v4): the streaming kernel at batch 1-2 with 2 blocks per SM
+// and the early trigger, the warp-row kernel above; benchmarks A/B the others.
 struct GemvTuning {
-  // griddepcontrol.launch_dependents once past the wait: a next kernel launched with PDL
-  // (launch.cuh) takes SMs as this grid's blocks finish and prefetches during its tail.
-  // Measured neutral (+-0.3 %), so off.
-  bool trigger_dependents = false;
+  // griddepcontrol.launch_dependents (warp-row: once past the wait; stream: at block start):
+  // a next kernel launched with PDL (launch.cuh) may take SM room left by this grid and start
+  // its weight copies / prefetches early. Warp-row: measured neutral (+-0.3 %).
+  bool trigger_dependents = true;
   // Bytes of each warp's first rows prefetched into L2 before griddepcontrol.wait (0 measured
   // the same as 2048; 8192 and more 8-10 % slower).
-  int prefetch_bytes_per_row = 2048;
+  int prefetch_bytes_per_row = 2048;  // kWarpRows only
+  GemvKernel kernel = GemvKernel::kStream;
+  int stream_ctas_per_sm = 2;  // kStream: persistent blocks per SM (1..4, clamped to what fits)
+  int stream_stages = 0;       // kStream: ring depth, 2..6 (0: 3 at batch 1-2, 5 at 3-8)
+  int stream_max_batch = 2;    // kStream only up to this batch (above: warp-row, faster at b8)
 };
 void set_gemv_tuning(const GemvTuning& t);
 GemvTuning gemv_tuning();
