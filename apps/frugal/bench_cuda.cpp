@@ -30,7 +30,7 @@ Status check_bench_flag_mix(const CLI::App& sub, bool cuda, size_t n_prompts) {
   };
   if (cuda) {
     for (const char* n : {"--formats", "--threads", "--bw-mib", "--mem-limit", "--decode-act",
-                          "--cpu-isa", "--act-quant"})
+                          "--prefill-act", "--cpu-isa", "--act-quant"})
       given(n);
     if (!wrong.empty())
       return InvalidArgument(wrong + " appl" + (wrong.find(',') == std::string::npos ? "ies" : "y") +

@@ -43,6 +43,7 @@ struct ChatBackendParams {
   // CPU only.
   int threads = 0;
   cpu::ActPrecision decode_act = cpu::ActPrecision::kQ8;
+  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;
   KvCacheOptions kv;
   // CUDA only.
   double gpu_memory_utilization = 0.9;

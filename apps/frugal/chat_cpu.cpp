@@ -20,6 +20,7 @@ class CpuChatBackend final : public ChatBackend {
     gp_.max_new_tokens = p.n_predict;
     gp_.sampler = p.sampler;
     gp_.decode_act = p.decode_act;
+    gp_.prefill_act = p.prefill_act;
     gp_.shared_kv = SharedKv{kv_};
     prefix_caching_ = p.reuse;
     dtype_ = p.kv.dtype.value_or(cpu::KvDType::kF32);

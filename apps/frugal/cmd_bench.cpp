@@ -26,6 +26,8 @@
 #include "backend/cpu/kv_quant.h"
 #include "backend/cpu/ops.h"
 #include "act_quant_flag.h"
+#include "repack_flag.h"
+#include "prefill_act_flag.h"
 #include "bench_cuda.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -53,7 +55,9 @@ struct BenchOptions {
   double mem_limit_gib = 24;
   int64_t bw_mib = 0;
   std::string decode_act = "q8";
+  std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
+  bool no_repack = false;
   std::vector<int64_t> prompts{512};  // -p: one value on cpu (n_prompt), a list on cuda
   BenchCudaFlags cuda;                // --device, -b, --ctx, --gpu-memory-utilization
   std::string cpu_isa;  // empty: as FRUGAL_CPU_ISA / the best target
@@ -298,7 +302,7 @@ int run_bench(const BenchOptions& o) {
     }
     std::fprintf(stderr, "frugal bench: building %s weights...\n", f.name.c_str());
     std::optional<Model> built;
-    const Model* m = nullptr;
+    Model* m = nullptr;
     {
       ThreadPool build_pool(0);
       if (!f.dtype) {
@@ -318,6 +322,8 @@ int run_bench(const BenchOptions& o) {
         m = &*built;
       }
     }
+    // The CPU decode tiles (a repacked file model still requantizes: its readers are tile-aware).
+    if (Status st = apply_repack(o.no_repack, *m); !st.ok()) return report(st);
     for (size_t ti = 0; ti < threads->size(); ++ti) {
       const int t = (*threads)[ti];
       ThreadPool pool(t);
@@ -327,6 +333,7 @@ int run_bench(const BenchOptions& o) {
       sp.reps = o.reps;
       sp.seed = o.seed;
       sp.decode_act = o.decode_act == "q8" ? cpu::ActPrecision::kQ8 : cpu::ActPrecision::kF32;
+      sp.prefill_act = prefill_act(o.prefill_act);
       sp.progress = [&](const char* what, int rep) {
         std::fprintf(stderr, "frugal bench: %s, %d thread(s): %s %s\n", f.name.c_str(), t, what,
                      rep == 0 ? "warm-up" : ("run " + std::to_string(rep) + "/" +
@@ -355,6 +362,8 @@ int run_bench(const BenchOptions& o) {
     j["matvec_kernel"] = cpu::matvec_kernel_target();
     j["cpu_isa"] = cpu::cpu_isa_name(cpu::cpu_isa());
     j["decode_act"] = o.decode_act;
+    j["repack"] = !o.no_repack;
+    j["prefill_act"] = o.prefill_act;
     j["w8a8_token_act"] = file && file->int8_token_activations;
     j["n_prompt"] = o.n_prompt;
     j["n_gen"] = o.n_gen;
@@ -384,12 +393,13 @@ int run_bench(const BenchOptions& o) {
     return 0;
   }
   std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s, matvec kernel %s (CPU ISA "
-              "cap %s); decode activations %s; KV "
+              "cap %s); decode activations %s, prefill activations %s; 4-bit weights %s; KV "
               "f32; pp = one batch of %lld tokens, tg = %lld steps from an empty cache; mean ± sd "
               "of %d runs%s\n",
               what.c_str(), cfg.n_layers, (long long)cfg.dim, cpu::gemm::target_name(),
               cpu::matvec_kernel_target(), cpu::cpu_isa_name(cpu::cpu_isa()),
-              o.decode_act.c_str(),
+              o.decode_act.c_str(), o.prefill_act.c_str(),
+              o.no_repack ? "row-major (--no-repack)" : "repacked into decode tiles",
               (long long)o.n_prompt, (long long)o.n_gen, o.reps,
               file && file->int8_token_activations ? "; I8_ROW linears W8A8 (int8 per-token activations)" : "");
   std::printf("roofline = read bandwidth (%zu MiB buffer, same run) / bytes per decode step "
@@ -434,7 +444,9 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
                   "tg matvec activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
+  add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
+  add_no_repack_flag(sub, &o->no_repack);
   sub->add_option("--cpu-isa", o->cpu_isa,
                   "cap the SIMD target of the CPU kernels: auto, avx512vnni, avx512, avx2, scalar "
                   "(default: $FRUGAL_CPU_ISA, else auto = the best this CPU has)");

@@ -18,11 +18,13 @@
 
 #include "act_quant_flag.h"
 #include "chat_backend.h"
+#include "prefill_act_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "device_flags.h"
 #include "kv_flags.h"
 #include "model/model.h"
+#include "repack_flag.h"
 #include "runtime/generate.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/utf8.h"
@@ -41,7 +43,9 @@ struct ChatOptions {
   bool seed_given = false;
   bool no_prefix_cache = false;
   std::string decode_act = "q8";
+  std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
+  bool no_repack = false;
   SamplerParams sampler;
   KvFlags kv;
   DeviceFlags dev;
@@ -59,6 +63,7 @@ Result<std::unique_ptr<ChatBackend>> make_backend(const ChatOptions& o, const Mo
   }
   p.threads = o.threads;
   p.decode_act = o.decode_act == "f32" ? cpu::ActPrecision::kF32 : cpu::ActPrecision::kQ8;
+  p.prefill_act = prefill_act(o.prefill_act);
   FRUGAL_ASSIGN_OR_RETURN(p.kv, kv_options(o.kv));
   return make_cpu_chat_backend(m, p);
 }
@@ -107,6 +112,8 @@ int run_chat(ChatOptions o) {
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
+  if (!o.dev.cuda())
+    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   Result<ChatTemplate> tmpl = ChatTemplate::parse(m.tokenizer->chat_template());
@@ -183,7 +190,9 @@ CLI::App* add_chat_subcommand(CLI::App& app, int& exit_code) {
                   "decode activations: q8 (int8 blocks, integer dot products) or f32 (exact)")
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
+  add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
+  add_no_repack_flag(sub, &o->no_repack);
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "recompute every turn's whole conversation (CPU: no prefix cache; GPU: no K/V "
                 "kept between turns)");

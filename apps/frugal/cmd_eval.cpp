@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "act_quant_flag.h"
+#include "repack_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "eval/compare.h"
@@ -30,6 +31,7 @@ namespace {
 struct EvalOptions {
   std::string model, ref, file;
   std::string act_quant = "auto";  // of -m when --ref (the table rows choose their own)
+  bool no_repack = false;          // --ref: both models run on the CPU
   int64_t sample_windows = 0;
   uint64_t seed = 1;
   int32_t bos = 1;
@@ -88,6 +90,8 @@ int run_compare(const EvalOptions& o, ThreadPool& pool) {
   apply_act_quant(o.act_quant, *q);
   Result<Model> ref = load_model(o.ref);
   if (!ref.ok()) return report(ref.status());
+  for (Model* mp : {&*q, &*ref})
+    if (Status st = apply_repack(o.no_repack, *mp); !st.ok()) return report(st);
   // Tokens come from the reference (its tokenizer, or samples of it).
   Result<std::vector<int32_t>> tokens = eval_tokens(*ref, pool, o);
   if (!tokens.ok()) return report(tokens.status());
@@ -193,6 +197,7 @@ CLI::App* add_eval_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("-m,--model", o->model, "model to evaluate (with --table: the unquantized model)")->required();
   sub->add_option("--ref", o->ref, "reference model (same vocabulary)");
   add_act_quant_option(sub, &o->act_quant);
+  add_no_repack_flag(sub, &o->no_repack);
   sub->add_option("-f,--file", o->file, "evaluation text");
   sub->add_option("--sample-windows", o->sample_windows,
                   "instead of text: N windows sampled from the reference (temperature 1)");

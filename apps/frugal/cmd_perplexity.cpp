@@ -6,6 +6,8 @@
 #include <string>
 
 #include "act_quant_flag.h"
+#include "repack_flag.h"
+#include "prefill_act_flag.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "device_flags.h"
@@ -20,6 +22,8 @@ namespace {
 struct PplOptions {
   std::string model;
   std::string act_quant = "auto";
+  bool no_repack = false;
+  std::string prefill_act = "f32";  // quality of the weights alone (prefill_act_flag.h)
   std::string file;
   int threads = 0;
   KvFlags kv;
@@ -56,6 +60,8 @@ int run_ppl(const PplOptions& o) {
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
+  if (!o.dev.cuda())
+    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   const std::vector<int32_t> tokens = m.tokenizer->encode(text, false, false);
@@ -63,6 +69,7 @@ int run_ppl(const PplOptions& o) {
   if (!kv.ok()) return report(kv.status());
   PerplexityParams params = o.params;
   params.kv = *kv;
+  params.prefill_act = prefill_act(o.prefill_act);
   ThreadPool pool(o.dev.cuda() ? 1 : o.threads);  // the CPU runner's (idle on cuda)
   // Progress on stderr: elapsed time and ETA after each window (the first line also says what runs).
   const auto t0 = std::chrono::steady_clock::now();
@@ -95,10 +102,12 @@ CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("-m,--model", o->model, "model")->required();
   sub->add_option("-f,--file", o->file, "text file")->required();
   add_act_quant_option(sub, &o->act_quant);
+  add_no_repack_flag(sub, &o->no_repack);
   sub->add_option("--ctx", o->params.ctx, "window length in tokens")->capture_default_str();
   sub->add_option("--chunks", o->params.max_chunks, "number of windows (0: all)")
       ->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (0: all cores)")->capture_default_str();
+  add_prefill_act_option(sub, &o->prefill_act);
   add_kv_flags(sub, o->kv);
   add_device_flags(sub, o->dev);
   sub->callback([o, &exit_code] { exit_code = run_ppl(*o); });

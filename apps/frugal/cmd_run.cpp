@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "act_quant_flag.h"
+#include "repack_flag.h"
+#include "prefill_act_flag.h"
 #include "cli_util.h"
 #include "token_echo.h"
 #include "commands.h"
@@ -35,7 +37,9 @@ struct RunOptions {
   bool ignore_eos = false;
   bool seed_given = false;
   std::string decode_act = "q8";  // faster decode on integer weights (bench/RESULTS.md)
+  std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
+  bool no_repack = false;
   SamplerParams sampler;
   KvFlags kv;
   DeviceFlags dev;
@@ -73,6 +77,8 @@ int run_generate(RunOptions o) {
   Result<Model> loaded = load_model(o.model);
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
+  if (!o.dev.cuda())
+    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
 
   std::vector<int32_t> prompt;
@@ -114,6 +120,7 @@ int run_generate(RunOptions o) {
   if (o.decode_act == "q8") gp.decode_act = cpu::ActPrecision::kQ8;
   else if (o.decode_act != "f32")
     return report(InvalidArgument("--decode-act must be f32 or q8, got '" + o.decode_act + "'"));
+  gp.prefill_act = prefill_act(o.prefill_act);
   Result<KvCacheOptions> kv = kv_options(o.kv);
   if (!kv.ok()) return report(kv.status());
   gp.kv = *kv;
@@ -163,7 +170,9 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("--decode-act", o->decode_act,
                   "decode activations: f32 (exact) or q8 (int8 blocks, integer dot products)")
       ->capture_default_str();
+  add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
+  add_no_repack_flag(sub, &o->no_repack);
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (ChatML)");
   sub->add_option("--system", o->system, "system message for --chat");

@@ -11,10 +11,13 @@
 //       in decode of a model larger than the last-level cache (this VM reports a 480 MiB L3).
 //       "q8row" = the int8 path one row per call (dot_q8, no row tiles: what matvec ran
 //       before the row-tile kernels dot_q8_rows; FRUGAL_BENCH_Q8ROW=1 adds these runs).
+//       "/tiled" = the same matrix repacked into the decode tiles (backend/cpu/repack.h: the
+//       layout `frugal run` etc. use on the CPU unless --no-repack), int8 path, 4-bit formats.
 //       "/hot" variants reuse one copy (cache-resident: the kernels' compute ceiling). Shapes
 //       whose row length is not a whole number of blocks are skipped (576 for the g128 types).
 // After the runs a table prints each matvec's best GB/s over repetitions next to the best read
 // and copy GB/s of the same thread count, and the ratios.
+// gemm/...: the prefill GEMM, float vs int8 activations (gemm_bench.cpp, its own table).
 //
 //   frugal_bench_kernels [--benchmark_repetitions=5] [--benchmark_filter=Q4_0]
 // Environment: FRUGAL_BENCH_ALL_TARGETS=1 also runs every other SIMD target this CPU supports
@@ -37,8 +40,10 @@
 #include <vector>
 
 #include "backend/cpu/cpu_isa.h"
+#include "gemm_bench.h"
 #include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
 
 namespace {
@@ -147,19 +152,22 @@ struct Matrix {
   DType t = DType::F32;
   int64_t rows = 0, cols = 0;
   bool hot = false;
+  bool tiled = false;
   size_t one = 0;  // bytes of one copy
   int64_t copies = 0;
   Buffer bytes;
 };
 
-const Matrix& matrix_for(DType t, int64_t rows, int64_t cols, bool hot) {
+const Matrix& matrix_for(DType t, int64_t rows, int64_t cols, bool hot, bool tiled) {
   static Matrix m;
-  if (m.copies > 0 && m.t == t && m.rows == rows && m.cols == cols && m.hot == hot) return m;
+  if (m.copies > 0 && m.t == t && m.rows == rows && m.cols == cols && m.hot == hot && m.tiled == tiled)
+    return m;
   m.bytes.reset(0);
   m.t = t;
   m.rows = rows;
   m.cols = cols;
   m.hot = hot;
+  m.tiled = tiled;
   const size_t rb = frugal::dtype_row_bytes(t, cols);
   m.one = rb * (size_t)rows;
   m.copies = hot ? 1 : (int64_t)((kColdBytes + m.one - 1) / m.one);
@@ -174,6 +182,10 @@ const Matrix& matrix_for(DType t, int64_t rows, int64_t cols, bool hot) {
   }
   for (int64_t r = kDistinct; r < rows; ++r)
     std::memcpy(m.bytes.data() + r * rb, m.bytes.data() + (r % kDistinct) * rb, rb);
+  if (tiled) {
+    std::vector<uint8_t> rm(m.bytes.data(), m.bytes.data() + m.one);
+    frugal::cpu::pack_matrix(t, rows, cols, rm.data(), m.bytes.data());
+  }
   for (int64_t c = 1; c < m.copies; ++c) std::memcpy(m.bytes.data() + c * m.one, m.bytes.data(), m.one);
   return m;
 }
@@ -186,6 +198,7 @@ struct MatvecCase {
   const KernelSet* ks;
   bool hot;
   bool per_row = false;  // int8 path through dot_q8 one row at a time
+  bool tiled = false;    // the decode tiles (repack.h)
 };
 
 // The int8 path with one dot_q8 call per row (the matvec loop before row tiles).
@@ -203,7 +216,7 @@ void matvec_per_row(const KernelSet& ks, const TensorView& w, const float* x, fl
 }
 
 void BM_Matvec(benchmark::State& st, MatvecCase c) {
-  const Matrix& m = matrix_for(c.t, c.rows, c.cols, c.hot);
+  const Matrix& m = matrix_for(c.t, c.rows, c.cols, c.hot, c.tiled);
   ThreadPool& pool = pool_for(c.threads);
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -213,6 +226,7 @@ void BM_Matvec(benchmark::State& st, MatvecCase c) {
   w.dtype = c.t;
   w.shape = {c.rows, c.cols};
   w.nbytes = m.one;
+  if (c.tiled) w.layout = frugal::WeightLayout::kTiles4;
   int64_t i = 0;
   for (auto _ : st) {
     w.data = m.bytes.data() + (size_t)i * m.one;
@@ -234,13 +248,17 @@ class TableReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      auto it = r.counters.find("GB/s");
-      if (it == r.counters.end()) continue;
       std::string name = r.run_name.str();
       for (const std::string rt : {"/real_time", "/process_time"}) {
         if (name.size() > rt.size() && name.compare(name.size() - rt.size(), rt.size(), rt) == 0)
           name.resize(name.size() - rt.size());
       }
+      if (auto g = r.counters.find("GFLOP/s"); g != r.counters.end()) {
+        double& best = gflops_[name];
+        best = std::max(best, (double)g->second);
+      }
+      auto it = r.counters.find("GB/s");
+      if (it == r.counters.end()) continue;
       double& best = best_[name];
       best = std::max(best, (double)it->second);
     }
@@ -264,12 +282,15 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
   }
 
+  const std::map<std::string, double>& gflops() const { return gflops_; }
+
  private:
   double get(const std::string& k) const {
     auto it = best_.find(k);
     return it == best_.end() ? 0.0 : it->second;
   }
   std::map<std::string, double> best_;
+  std::map<std::string, double> gflops_;  // gemm/... runs
 };
 
 std::vector<int> thread_counts() {
@@ -334,6 +355,13 @@ void register_all(const std::vector<int>& threads) {
             const MatvecCase c{dt, sh.rows, sh.cols, t, act, &sets[si], sh.hot};
             timed(benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { BM_Matvec(st, c); }))
                 ->Unit(benchmark::kMicrosecond);
+            if (act == ActPrecision::kQ8 && frugal::cpu::tile_layout_supported(dt)) {
+              MatvecCase ct = c;
+              ct.tiled = true;
+              timed(benchmark::RegisterBenchmark((name + "/tiled").c_str(),
+                                                 [ct](benchmark::State& st) { BM_Matvec(st, ct); }))
+                  ->Unit(benchmark::kMicrosecond);
+            }
             if (act == ActPrecision::kQ8 && per_row) {
               MatvecCase cr = c;
               cr.per_row = true;
@@ -358,6 +386,7 @@ int main(int argc, char** argv) {
   }
   const std::vector<int> threads = thread_counts();
   register_all(threads);
+  frugal_bench::register_gemm(threads);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("weight kernels: %s (best of:", frugal::cpu::kern::best_kernel_set().name);
@@ -366,6 +395,7 @@ int main(int argc, char** argv) {
   TableReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintTable(threads);
+  frugal_bench::print_gemm_table(reporter.gflops());
   benchmark::Shutdown();
   return 0;
 }

@@ -32,10 +32,11 @@ Rate summarize(std::vector<double> runs) {
 
 // One pp run: a single forward pass over the prompt from an empty cache. Returns seconds.
 Result<double> run_pp(const Model& m, ThreadPool& pool, const std::vector<int32_t>& prompt,
-                      const KvCacheOptions& kvo) {
+                      const KvCacheOptions& kvo, cpu::ActPrecision act) {
   const ModelConfig& c = m.config;
   FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, (int64_t)prompt.size(), kvo));
   LlamaRunner runner(m, pool, (int64_t)prompt.size());  // one batch: the whole prompt
+  runner.set_prefill_activations(act);
   std::vector<float> logits((size_t)c.vocab_size);
   const auto t0 = std::chrono::steady_clock::now();
   FRUGAL_RETURN_IF_ERROR(runner.forward(prompt, 0, kv, logits));
@@ -84,7 +85,7 @@ Result<SpeedResult> measure_speed(const Model& model, ThreadPool& pool, const Sp
     return Status::Ok();
   };
   FRUGAL_RETURN_IF_ERROR(repeat(
-      "pp", [&] { return run_pp(model, pool, prompt, p.kv); }, p.n_prompt, &r.pp));
+      "pp", [&] { return run_pp(model, pool, prompt, p.kv, p.prefill_act); }, p.n_prompt, &r.pp));
   FRUGAL_RETURN_IF_ERROR(repeat(
       "tg", [&] { return run_tg(model, pool, gen, p.kv, p.decode_act); }, p.n_gen, &r.tg));
   return r;

@@ -30,6 +30,7 @@ struct SpeedParams {
   uint64_t seed = 1;       // token ids
   KvCacheOptions kv;       // default: paged, float32
   cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;  // tg matvec activations
+  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;  // pp GEMM activations
   // Called before each timed or warm-up run: ("pp", rep) with rep = 0 for the warm-up.
   std::function<void(const char* what, int rep)> progress;
 };

@@ -74,6 +74,7 @@ Result<PerplexityResult> perplexity(const Model& model, ThreadPool& pool,
                       " exceeds the model's maximum " + std::to_string(c.max_seq_len));
   FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, params.ctx, params.kv));
   LlamaRunner runner(model, pool, params.batch);
+  runner.set_prefill_activations(params.prefill_act);
   return perplexity_from_logits(
       c.vocab_size, c.max_seq_len, tokens, params,
       [&](std::span<const int32_t> win, int64_t start, int64_t n, std::span<float> logits) {

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/attention_kv.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal {
@@ -70,7 +71,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   auto mm = [&](const TensorView& W, const float* in, float* out) {
     if (i8_token_act_ && W.dtype == DType::I8_ROW) cpu::matmul_i8_token(W, in, n, out, pool_);
     else if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
-    else cpu::matmul(W, in, n, out, pool_);
+    else cpu::matmul(W, in, n, out, pool_, prefill_act_);
   };
   // Linears reading the same input (q/k/v, gate/up): in decode one matvec_multi (the input is
   // quantized once and the pool gets one hand-off), else one mm each.
@@ -84,7 +85,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
 
   // x = embed_tokens(input_ids)                                   x: [n, dim]
   for (int64_t i = 0; i < n; ++i)
-    dequantize_row(w.token_embd.dtype, w.token_embd.row(tokens[i]), &x_[i * dim], dim);
+    cpu::dequantize_weight_row(w.token_embd, tokens[i], &x_[i * dim]);  // any layout
 
   cpu::AttentionParams ap;
   ap.n_heads = c.n_heads;
@@ -144,8 +145,8 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     cpu::matmul_i8_token(w.output, &xb_[first_out * dim], n_out, logits, pool_);
   else if (n_out == 1)
     cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_,
-                n == 1 ? decode_act_ : cpu::ActPrecision::kF32);
-  else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_);
+                n == 1 ? decode_act_ : prefill_act_);
+  else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_, prefill_act_);
   return Status::Ok();
 }
 

@@ -30,9 +30,12 @@ class LlamaRunner {
   const ModelConfig& config() const { return model_.config; }
 
   // Activations of single-token (decode) matvecs: kF32 (exact float path) or kQ8 (quantized to
-  // int8 blocks once per matvec, integer dot products; backend/cpu/ops.h). Prefill batches
-  // always use the float GEMM.
+  // int8 blocks once per matvec, integer dot products; backend/cpu/ops.h).
   void set_decode_activations(cpu::ActPrecision a) { decode_act_ = a; }
+  // Activations of the GEMMs of batches of more than one token (prefill): kF32 (the float
+  // GEMM) or kQ8 (each token quantized to int8 blocks once per matmul, integer dot products on
+  // integer weight formats; cpu::matmul).
+  void set_prefill_activations(cpu::ActPrecision a) { prefill_act_ = a; }
   // W8A8: linears whose weights are I8_ROW use int8 per-token activations (cpu::matmul_i8_token)
   // in decode and prefill; other linears keep the path above. Defaults to
   // Model::int8_token_activations.
@@ -47,6 +50,7 @@ class LlamaRunner {
   ThreadPool& pool_;
   int64_t max_batch_;
   cpu::ActPrecision decode_act_ = cpu::ActPrecision::kF32;
+  cpu::ActPrecision prefill_act_ = cpu::ActPrecision::kF32;
   bool i8_token_act_ = false;
   // Run state, allocated once ([max_batch, width] each).
   std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal {
@@ -92,7 +93,7 @@ Result<Model> requantize_model(const Model& src, DType t, ThreadPool& pool) {
   m.storage = src.storage;  // norms (and anything else shared) stay valid
   auto requant = [&](const TensorView& s, TensorView* out) -> Status {
     const RowFill fill = [&s](int64_t r, float* row) {
-      dequantize_row(s.dtype, s.row(r), row, s.cols());
+      cpu::dequantize_weight_row(s, r, row);  // any layout (repack.h)
     };
     FRUGAL_ASSIGN_OR_RETURN(*out, build_matrix(s.name, s.rows(), s.cols(), t, fill, pool,
                                                &m.storage));

@@ -1,5 +1,6 @@
 #include "quant/fake_quant_model.h"
 
+#include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal::quant {
@@ -60,7 +61,7 @@ const TensorView& linear_tensor(const LayerWeights& lw, int i) {
 std::vector<float> linear_as_float(const Model& m, int L, int i) {
   const TensorView& t = linear_tensor(m.weights.layers[L], i);
   std::vector<float> out((size_t)t.numel());
-  for (int64_t r = 0; r < t.rows(); ++r) dequantize_row(t.dtype, t.row(r), out.data() + r * t.cols(), t.cols());
+  for (int64_t r = 0; r < t.rows(); ++r) cpu::dequantize_weight_row(t, r, out.data() + r * t.cols());
   return out;
 }
 

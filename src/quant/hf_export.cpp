@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/cpu/repack.h"
 #include "base/half.h"
 #include "formats/safetensors.h"
 #include "model/model_config_io.h"
@@ -172,7 +173,7 @@ class TensorList {
 
 std::vector<float> to_floats(const TensorView& t) {
   std::vector<float> out((size_t)t.numel());
-  for (int64_t r = 0; r < t.rows(); ++r) dequantize_row(t.dtype, t.row(r), out.data() + r * t.cols(), t.cols());
+  for (int64_t r = 0; r < t.rows(); ++r) cpu::dequantize_weight_row(t, r, out.data() + r * t.cols());
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "base/half.h"
 #include "quant/ggml_blocks.h"
 #include "quant/smoothquant.h"
@@ -115,7 +116,7 @@ using Mat = std::vector<float>;
 
 Mat to_float(const TensorView& t) {
   Mat out((size_t)t.numel());
-  for (int64_t r = 0; r < t.rows(); ++r) dequantize_row(t.dtype, t.row(r), out.data() + r * t.cols(), t.cols());
+  for (int64_t r = 0; r < t.rows(); ++r) cpu::dequantize_weight_row(t, r, out.data() + r * t.cols());
   return out;
 }
 
@@ -295,7 +296,7 @@ Result<ModelQuantResult> run_model(const Model& m, const ModelQuantOptions& o,
       for (int64_t i = 0; i < len; ++i) {
         const int32_t tok = calib[w][i];
         if (tok < 0 || tok >= emb.rows()) return OutOfRange(fmt::format("calibration token {} out of range", tok));
-        dequantize_row(emb.dtype, emb.row(tok), X.data() + ((int64_t)w * len + i) * dim, dim);
+        cpu::dequantize_weight_row(emb, tok, X.data() + ((int64_t)w * len + i) * dim);
       }
     }
   }

@@ -76,6 +76,7 @@ Result<GenerateStats> generate(const Model& model, ThreadPool& pool,
   }
   LlamaRunner runner(model, pool, params.prefill_batch);
   runner.set_decode_activations(params.decode_act);
+  runner.set_prefill_activations(params.prefill_act);
   Sampler sampler(params.sampler);
   std::vector<float> logits(c.vocab_size);
   std::vector<int32_t> history(prompt.begin(), prompt.end());

@@ -35,6 +35,8 @@ struct GenerateParams {
   // Decode matvec activations (model/llama.h): kQ8 quantizes them to int8 blocks for integer
   // dot products on integer weight formats.
   cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;
+  // Prompt (prefill GEMM) activations, likewise (model/llama.h).
+  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;
   // When set, the request runs in this shared pool instead of a cache of its own (kv and n_ctx
   // are then ignored, the pool's limits apply): the cached prefix of the prompt is not
   // recomputed, and a full pool makes the request wait or refuses it (Unavailable).

@@ -13,26 +13,12 @@
 #include "model/kv_cache.h"
 #include "model/llama.h"
 #include "model/model.h"
+#include "logits_kl.h"
 #include "test_util.h"
 
 namespace frugal {
 namespace {
 
-// KL(p || q) of two logit vectors, float64.
-double kl(const std::vector<float>& lp, const std::vector<float>& lq) {
-  auto log_softmax = [](const std::vector<float>& l) {
-    const double mx = *std::max_element(l.begin(), l.end());
-    double s = 0;
-    for (float v : l) s += std::exp((double)v - mx);
-    std::vector<double> out(l.size());
-    for (size_t i = 0; i < l.size(); ++i) out[i] = (double)l[i] - mx - std::log(s);
-    return out;
-  };
-  const std::vector<double> a = log_softmax(lp), b = log_softmax(lq);
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d += std::exp(a[i]) * (a[i] - b[i]);
-  return d;
-}
 
 TEST(ModelDecodeActivations, Q8ActivationsStayCloseToTheFloatPath) {
   const std::string path = test::default_model_path();
@@ -62,7 +48,7 @@ TEST(ModelDecodeActivations, Q8ActivationsStayCloseToTheFloatPath) {
   double sum_kl = 0;
   int agree = 0;
   for (size_t t = 0; t < tokens.size(); ++t) {
-    sum_kl += kl(logits[0][t], logits[1][t]);
+    sum_kl += test::logits_kl(logits[0][t], logits[1][t]);
     const auto a0 = std::max_element(logits[0][t].begin(), logits[0][t].end()) - logits[0][t].begin();
     const auto a1 = std::max_element(logits[1][t].begin(), logits[1][t].end()) - logits[1][t].begin();
     agree += a0 == a1;

@@ -1,4 +1,5 @@
-// Weight x activation matrix: matmul (prefill), a blocked GEMM.
+// Weight x activation matrix: matmul (prefill), a blocked GEMM. (With int8 activations on
+// integer weights: matmul_q8.cpp, the same split over threads.)
 //
 // Work is split into (row panel, token chunk) items. For its panel a thread dequantizes
 // panel_rows() weight rows once (simd::dequantize_row_fast) and repacks them k-major
@@ -8,9 +9,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
+#include "backend/cpu/aligned_scratch.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_q8.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "backend/cpu/row_dot.h"
 
 namespace frugal::cpu {
@@ -28,31 +33,18 @@ constexpr int64_t kKSlice = 2048;
 constexpr int64_t kPanelsPerThread = 4;
 constexpr int64_t kMinChunkTokens = 16;
 
-// A 64-byte aligned float buffer that only grows (one per pool thread).
-class Scratch {
- public:
-  float* get(size_t n) {
-    if (n > cap_) {
-      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      buf_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-      cap_ = buf_ ? n : 0;
-    }
-    return buf_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> buf_;
-  size_t cap_ = 0;
-};
+using Scratch = AlignedScratch<float>;
 
 }  // namespace
 
-void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool) {
+void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool,
+            ActPrecision act) {
   if (n_tokens <= 0) return;
-  if (n_tokens == 1) return matvec(W, X, Y, pool);
+  if (n_tokens == 1) return matvec(W, X, Y, pool, act);
+  if (act == ActPrecision::kQ8) {
+    const kern::GemmQ8Set& q8 = kern::best_gemm_q8_set();
+    if (kern::gemm_q8_wins(q8, W.dtype)) return kern::matmul_q8_with(q8, W, X, n_tokens, Y, pool);
+  }
   const int64_t rows = W.rows(), cols = W.cols();
   if (!shape_ok(W)) return fill_nan(Y, rows * n_tokens);
   const DType dt = W.dtype;
@@ -89,8 +81,10 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
         if (dt == DType::F32) {
           src = reinterpret_cast<const float*>(W.row(r0));
         } else {
+          thread_local std::vector<uint8_t> row_buf;  // a row of a tiled W (repack.h), row-major
+          if (!W.row_major() && row_buf.size() < W.row_bytes()) row_buf.resize(W.row_bytes());
           for (int64_t r = 0; r < nr; ++r)
-            simd::dequantize_row_fast(dt, W.row(r0 + r), deq + r * cols, cols);
+            simd::dequantize_row_fast(dt, weight_row_bytes(W, r0 + r, row_buf.data()), deq + r * cols, cols);
           src = deq;
         }
         gemm::pack_panel(src, cols, nr, 0, cols, panel);

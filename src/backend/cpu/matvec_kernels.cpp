@@ -4,6 +4,7 @@
 #include "backend/cpu/matvec_kernels.h"
 
 #include <atomic>
+#include <cstring>
 
 #include "hwy/targets.h"
 
@@ -12,17 +13,29 @@ namespace frugal::cpu::kern {
 const std::vector<KernelSet>& all_kernel_sets() {
   static const std::vector<KernelSet> sets = [] {
     std::vector<KernelSet> v;
-    const int64_t usable = hwy::SupportedTargets() & float_kernel_targets() & q8_kernel_targets();
+    const int64_t usable = hwy::SupportedTargets() & float_kernel_targets() & q8_kernel_targets() &
+                          q4_tile_kernel_targets();
     for (int64_t bits = usable; bits != 0; bits &= bits - 1) {
       const int64_t t = bits & -bits;  // Highway: a lower bit is a better target
       KernelSet ks;
       ks.target = t;
       ks.name = hwy::TargetName(t);
-      if (fill_float_kernels(t, &ks) && fill_q8_kernels(t, &ks)) v.push_back(ks);
+      if (fill_float_kernels(t, &ks) && fill_q8_kernels(t, &ks) && fill_q4_tile_kernels(t, &ks))
+        v.push_back(ks);
     }
     return v;
   }();
   return sets;
+}
+
+void expand_act4(ActQ8* x) {
+  const size_t units = x->q.size() / 4;
+  x->q4.resize(units * 16);
+  for (size_t u = 0; u < units; ++u) {
+    uint32_t v;
+    std::memcpy(&v, x->q.data() + 4 * u, 4);
+    for (int r = 0; r < 4; ++r) std::memcpy(x->q4.data() + 16 * u + 4 * r, &v, 4);
+  }
 }
 
 namespace {

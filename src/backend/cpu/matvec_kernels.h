@@ -34,6 +34,10 @@ struct ActQ8 {
   int64_t nb = 0;
   std::vector<int8_t> q;
   std::vector<float> d, sx;
+  // For the tiled 4-bit kernels (repack.h): q with every 4-byte unit repeated 4 times,
+  // q4[16u + 4r + b] = q[4u + b] for r in [0, 4), so one vector load gives the x bytes of the 4
+  // rows' lanes of a tile. Filled by expand_act4 (only when a tiled weight is multiplied).
+  std::vector<int8_t> q4;
   void resize(int64_t n_elems) {
     n = n_elems;
     nb = (n_elems + kActBlock - 1) / kActBlock;
@@ -52,6 +56,10 @@ using RowDotQ8 = float (*)(const void* row, const ActQ8& x, int64_t n);
 // scale passes shared; independent accumulators); same numbers as dot_q8 up to float rounding.
 using RowsDotQ8 = void (*)(const void* rows, size_t row_bytes, int64_t nrows, const ActQ8& x,
                            int64_t n, float* y);
+// y[i] for the 4 * ntiles rows of ntiles whole tiles of the tiled layout (repack.h), starting at
+// `tiles` (tile i at tiles + i * 4 * row_bytes). Needs x.q4 (expand_act4).
+using TilesDotQ8 = void (*)(const void* tiles, size_t row_bytes, int64_t ntiles, const ActQ8& x,
+                            int64_t n, float* y);
 // One row to float, bit-identical to dequantize_row (quant/ggml_blocks.h).
 using DequantRow = void (*)(const void* row, float* dst, int64_t n);
 // Fills out (resized to n) from x[0..n).
@@ -63,9 +71,13 @@ struct KernelSet {
   RowDotF32 dot_f32[(int)DType::kCount] = {};  // nullptr: dtype not supported
   RowDotQ8 dot_q8[(int)DType::kCount] = {};    // nullptr: no int8-activation path
   RowsDotQ8 dot_q8_rows[(int)DType::kCount] = {};  // set exactly where dot_q8 is
+  TilesDotQ8 dot_q8_tiles[(int)DType::kCount] = {};  // set where cpu::tile_layout_supported
   DequantRow dequant[(int)DType::kCount] = {};
   QuantizeAct quantize_act = nullptr;
 };
+
+// Fills x->q4 from x->q.
+void expand_act4(ActQ8* x);
 
 // Every target compiled in and supported by this CPU, best first (never empty: the scalar
 // fallback is always there), whatever the ISA cap (cpu_isa.h).
@@ -88,7 +100,9 @@ void matvec_multi_with(const KernelSet& ks, std::span<const MatvecOut> outs, con
 // file has no code for the target).
 int64_t float_kernel_targets();  // HWY_TARGETS of dot_float_hwy.cpp
 int64_t q8_kernel_targets();     // HWY_TARGETS of dot_q8_hwy.cpp
+int64_t q4_tile_kernel_targets();  // HWY_TARGETS of dot_q4_tiles_hwy.cpp
 bool fill_float_kernels(int64_t target, KernelSet* ks);
 bool fill_q8_kernels(int64_t target, KernelSet* ks);
+bool fill_q4_tile_kernels(int64_t target, KernelSet* ks);
 
 }  // namespace frugal::cpu::kern

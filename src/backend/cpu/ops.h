@@ -53,8 +53,14 @@ void matvec_multi(std::span<const MatvecOut> outs, const float* x, ThreadPool& p
 // Y[i, r] = dot(W[r, :], X[i, :]) for i in [0, n_tokens): X is [n_tokens, W.cols()], Y is
 // [n_tokens, W.rows()]. Parallel over output rows; each weight row is read (and dequantized
 // into a per-thread float buffer) once per call and reused for all tokens. n_tokens == 1 is
-// matvec. Same NaN rule as matvec.
-void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
+// matvec (with the same act). Same NaN rule as matvec.
+// act = kQ8 on an integer weight format (Q8_0, Q4_0, Q4_1, I4_G*, I8_ROW): every token's row
+// is quantized once to int8 blocks of 32 exactly as matvec's kQ8 (same error bound per token),
+// and the GEMM runs on integer dot products (backend/cpu/gemm_q8.h); other dtypes take the
+// float path, and so do 8-bit weights (Q8_0, I8_ROW) on CPUs without AVX-512 VNNI, where the
+// int8 GEMM measured no faster (kern::gemm_q8_wins). Bit-identical for any thread count.
+void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool,
+            ActPrecision act = ActPrecision::kF32);
 
 // W8A8 (SmoothQuant's int8 x int8 -> int32): Y[i, r] as matmul, for I8_ROW weights only, with each
 // token's activation row X[i, :] quantized to int8 with ONE scale d_i = max|X[i, :]|/127

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "backend/cpu/simd_dot.h"  // matmul.cpp uses simd::dequantize_row_fast through this
 
 namespace frugal::cpu::detail {
@@ -14,9 +15,11 @@ namespace frugal::cpu::detail {
 // claims; a thread may run several, see ThreadPool).
 constexpr int64_t kRowGrain = 16;
 
-// True when W can be multiplied: supported dtype, a 2-D-or-flattened shape, whole blocks.
+// True when W can be multiplied: supported dtype, a 2-D-or-flattened shape, whole blocks, a
+// layout the kernels read (row-major, or tiled for the dtypes that have it).
 inline bool shape_ok(const TensorView& W) {
   if (!matmul_supports(W.dtype) || W.data == nullptr) return false;
+  if (!W.row_major() && !tile_layout_supported(W.dtype)) return false;
   const int64_t cols = W.cols();
   return cols > 0 && cols % dtype_info(W.dtype).block_elems == 0;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/repack.h"
 #include "base/half.h"
 #include "planner/presets.h"
 #include "quant/ggml_blocks.h"
@@ -47,7 +48,7 @@ Status upload_matrix(LlamaCuda& g, LlamaTensor t, int layer, int64_t first_row,
     const int64_t nr = std::min(chunk, rows - r0);
     b.resize((size_t)(nr * cols));
     for (int64_t r = 0; r < nr; ++r) {
-      dequantize_row(view.dtype, view.row(r0 + r), f.data(), cols);
+      cpu::dequantize_weight_row(view, r0 + r, f.data());  // any layout (repack.h)
       if (col_scale)
         for (int64_t i = 0; i < cols; ++i) f[(size_t)i] *= (*col_scale)[(size_t)i];
       for (int64_t i = 0; i < cols; ++i) b[(size_t)(r * cols + i)] = f32_to_bf16(f[(size_t)i]);

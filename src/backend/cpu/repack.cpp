@@ -1,0 +1,109 @@
+// The tiled 4-bit layout (repack.h): pack / unpack and the row accessors.
+#include "backend/cpu/repack.h"
+
+#include <cstring>
+#include <vector>
+
+#include "quant/ggml_blocks.h"
+
+namespace frugal::cpu {
+
+bool tile_layout_supported(DType t) {
+  switch (t) {
+    case DType::Q4_0: case DType::Q4_1:
+    case DType::I4_G64: case DType::I4_G64A: case DType::I4_G128: case DType::I4_G128A:
+      return true;
+    default:
+      return false;
+  }
+}
+
+TileGeometry tile_geometry(DType t) {
+  TileGeometry g;
+  if (!tile_layout_supported(t)) return g;
+  const DTypeInfo& i = dtype_info(t);
+  g.group = i.block_elems;
+  g.block_bytes = i.block_bytes;
+  g.asym = t == DType::Q4_1 || t == DType::I4_G64A || t == DType::I4_G128A;
+  g.qs_bytes = g.group / 2;
+  return g;
+}
+
+namespace {
+
+// Where the parts of group g of a tile start, and the offset of row r's qs byte e in Q[g].
+struct TileParts {
+  TileGeometry geo;
+  int64_t ng = 0;
+  size_t d_off = 0, m_off = 0, q_off = 0;
+  TileParts(DType t, int64_t cols) : geo(tile_geometry(t)) {
+    ng = geo.group > 0 ? cols / geo.group : 0;
+    d_off = 0;
+    m_off = (size_t)(8 * ng);
+    q_off = m_off + (geo.asym ? (size_t)(8 * ng) : 0);
+  }
+  static size_t qpos(int r, int e) { return (size_t)(16 * (e / 4) + 4 * r + e % 4); }
+};
+
+// Row r of a tile from its row-major bytes, and back.
+void row_to_tile(const TileParts& p, int r, const uint8_t* row, uint8_t* tile) {
+  const int kb = p.geo.block_bytes, hq = p.geo.qs_bytes, qs0 = p.geo.asym ? 4 : 2;
+  for (int64_t g = 0; g < p.ng; ++g) {
+    const uint8_t* blk = row + g * kb;
+    std::memcpy(tile + p.d_off + (size_t)(8 * g + 2 * r), blk, 2);
+    if (p.geo.asym) std::memcpy(tile + p.m_off + (size_t)(8 * g + 2 * r), blk + 2, 2);
+    uint8_t* q = tile + p.q_off + (size_t)(4 * hq) * (size_t)g;
+    for (int e = 0; e < hq; e += 4) std::memcpy(q + TileParts::qpos(r, e), blk + qs0 + e, 4);
+  }
+}
+
+void tile_to_row(const TileParts& p, int r, const uint8_t* tile, uint8_t* row) {
+  const int kb = p.geo.block_bytes, hq = p.geo.qs_bytes, qs0 = p.geo.asym ? 4 : 2;
+  for (int64_t g = 0; g < p.ng; ++g) {
+    uint8_t* blk = row + g * kb;
+    std::memcpy(blk, tile + p.d_off + (size_t)(8 * g + 2 * r), 2);
+    if (p.geo.asym) std::memcpy(blk + 2, tile + p.m_off + (size_t)(8 * g + 2 * r), 2);
+    const uint8_t* q = tile + p.q_off + (size_t)(4 * hq) * (size_t)g;
+    for (int e = 0; e < hq; e += 4) std::memcpy(blk + qs0 + e, q + TileParts::qpos(r, e), 4);
+  }
+}
+
+}  // namespace
+
+void pack_tile(DType t, int64_t cols, const uint8_t* src, uint8_t* dst) {
+  const TileParts p(t, cols);
+  const size_t rb = dtype_row_bytes(t, cols);
+  for (int r = 0; r < kTileRows; ++r) row_to_tile(p, r, src + r * rb, dst);
+}
+
+void unpack_tile(DType t, int64_t cols, const uint8_t* src, uint8_t* dst) {
+  const TileParts p(t, cols);
+  const size_t rb = dtype_row_bytes(t, cols);
+  for (int r = 0; r < kTileRows; ++r) tile_to_row(p, r, src, dst + r * rb);
+}
+
+void pack_matrix(DType t, int64_t rows, int64_t cols, const uint8_t* src, uint8_t* dst) {
+  const size_t rb = dtype_row_bytes(t, cols);
+  const int64_t full = rows / kTileRows * kTileRows;
+  for (int64_t r = 0; r < full; r += kTileRows) pack_tile(t, cols, src + r * rb, dst + r * rb);
+  if (full < rows) std::memcpy(dst + full * rb, src + full * rb, (size_t)(rows - full) * rb);
+}
+
+const uint8_t* weight_row_bytes(const TensorView& W, int64_t r, uint8_t* scratch) {
+  const int64_t full = W.rows() / kTileRows * kTileRows;
+  if (W.row_major() || r >= full) return W.row(r);
+  const TileParts p(W.dtype, W.cols());
+  const size_t rb = W.row_bytes();
+  const uint8_t* tile = static_cast<const uint8_t*>(W.data) + (r / kTileRows) * kTileRows * rb;
+  tile_to_row(p, (int)(r % kTileRows), tile, scratch);
+  return scratch;
+}
+
+void dequantize_weight_row(const TensorView& W, int64_t r, float* dst) {
+  if (W.row_major()) return dequantize_row(W.dtype, W.row(r), dst, W.cols());
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < W.row_bytes()) scratch.resize(W.row_bytes());
+  dequantize_row(W.dtype, weight_row_bytes(W, r, scratch.data()), dst, W.cols());
+}
+
+}  // namespace frugal::cpu
