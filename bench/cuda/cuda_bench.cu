@@ -13,10 +13,13 @@
 // Output: a log of every measurement, then a short table (the last lines).
 //
 // Usage: frugal_cuda_bench [--quick] [--only gemv|attention] [--ctx N] [--seqs N[,N..]]
-//                          [--shape 8b|d64g3|g8] [--decode-kernels split,mma,cluster]
+//                          [--shape 8b|d64g3|g8] [--decode-kernels split,mma,mma10,mmanp,cluster]
 //   --ctx / --shape restrict the attention cases (for profiling one shape under ncu), --seqs
 //   sets the batches (default 1,8,64), --decode-kernels the kernels compared, --cluster the
-//   cluster kernel's blocks per cluster (1..16; default: its plan's choice).
+//   cluster kernel's blocks per cluster (1..16; default: its plan's choice); kernel names
+//   mma10 / mmanp: the mma kernel as of v10c / without its tile-pair step (A/B). Batch-1
+//   diagnostics: --attn-rot N (cache copies; 1 keeps K/V in L2), --attn-seq-table (tables in
+//   pool order); at batch 1 the floors (empty kernels, split kernel without merge) are printed.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -272,9 +275,9 @@ Status bench_gemv(const Ceilings& ceil, bool quick) {
 int g_only_ctx = 0;
 std::vector<int> g_seqs = {1, 8, 64};
 bool g_kernel_on[4] = {false, true, true, true};  // indexed by kDecodeSplit / Mma / Cluster
-// kDecodeMma variants for A/B (attention.cuh): mma10 = both options off (the v10c kernels),
-// mmapair = tile pairs only (merge without early launch)
-bool g_mma10_on = false, g_mmapair_on = false;
+// kDecodeMma variants for A/B (attention.cuh): mma10 = the v10c kernels (mma_v10, no tile
+// pairs, merge without early launch), mmanp = the current kernel without tile pairs
+bool g_mma10_on = false, g_mmanp_on = false;
 // Diagnostics of the batch-1 latency: --attn-rot N: N copies of the caches instead of >= 1 GiB
 // (1: the K/V stay in L2 between calls); --attn-seq-table: block tables in pool order (each
 // sequence's blocks contiguous) instead of shuffled over the pool.
@@ -347,22 +350,23 @@ Status bench_attention(const Ceilings& ceil, bool quick) {
         // cluster kernel.
         double ms_kernel[4] = {0, 0, 0, 0}, ms_kernel_pdl[4] = {0, 0, 0, 0};
         double ms_mma10_pdl = 0;
-        // variant 0 split, 1 mma10, 2 mmapair, 3 mma, 4 cluster
+        // variant 0 split, 1 mma10, 2 mmanp, 3 mma, 4 cluster
         for (int variant = 0; variant < 5; ++variant) {
           const int kernel = variant == 0   ? kDecodeSplit
                              : variant == 4 ? kDecodeCluster
                                             : kDecodeMma;
-          if (!(variant == 1 ? g_mma10_on : variant == 2 ? g_mmapair_on : g_kernel_on[kernel]))
+          if (!(variant == 1 ? g_mma10_on : variant == 2 ? g_mmanp_on : g_kernel_on[kernel]))
             continue;
           const char* kname = variant == 1   ? "mma10"
-                              : variant == 2 ? "mmapr"
+                              : variant == 2 ? "mmanp"
                               : variant == 3 ? "mma"
                               : variant == 4 ? "clust"
                                              : "split";
           PagedDecodeParams pk = p;
           pk.kernel = kernel;
-          pk.mma_tile_pairs = variant >= 2;
-          pk.merge_early_launch = variant >= 3;
+          pk.mma_v10 = variant == 1;
+          pk.mma_tile_pairs = variant >= 3;
+          pk.merge_early_launch = variant >= 2;
           if (pk.kernel == kDecodeCluster) pk.cluster_size = g_cluster_size;
           FRUGAL_ASSIGN_OR_RETURN(PagedDecodePlan plan, plan_paged_decode(pk));
           FRUGAL_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::allocate(plan.workspace_bytes));
@@ -518,13 +522,13 @@ int main(int argc, char** argv) {
       g_kernel_on[kDecodeMma] = k.find(",mma,") != std::string::npos;
       g_kernel_on[kDecodeCluster] = k.find(",cluster,") != std::string::npos;
       g_mma10_on = k.find(",mma10,") != std::string::npos;
-      g_mmapair_on = k.find(",mmapair,") != std::string::npos;
+      g_mmanp_on = k.find(",mmanp,") != std::string::npos;
     } else if (i + 1 < argc && a == "--shape") {
       g_only_shape = argv[++i];
     } else {
       std::fprintf(stderr, "usage: frugal_cuda_bench [--quick] [--only gemv|attention] "
                            "[--ctx N] [--seqs N[,N..]] [--shape 8b|d64g3|g8] "
-                           "[--decode-kernels split,mma,mma10,mmapair,cluster] [--cluster N] "
+                           "[--decode-kernels split,mma,mma10,mmanp,cluster] [--cluster N] "
                            "[--attn-rot N] [--attn-seq-table]\n");
       return 2;
     }

@@ -6,7 +6,8 @@
 // sinks, outlier dimensions, prefill-shaped ragged lengths), deterministic. The cluster kernel
 // (kDecodeCluster: one launch, the merge through distributed shared memory): the same bounds,
 // at every cluster size 1..16 (including sizes that are not powers of two), with and without
-// programmatic dependent launch.
+// programmatic dependent launch. The mma kernel's A/B variants (v10c, without tile pairs) are
+// held to the same bounds.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -166,7 +167,15 @@ void run_case(const Case& c, std::mt19937& rng) {
   pm10.out = dmma10.as<float>();
   pm10.mma_tile_pairs = false;
   pm10.merge_early_launch = false;
+  pm10.mma_v10 = true;
   FRUGAL_ASSERT_OK(paged_attention_decode(pm10));
+  // The current kernel without tile pairs: the v10c arithmetic in the same order (checked tile
+  // loads vs the unchecked fast path, per-element vs per-head merge weights).
+  ASSIGN_OK(dmma_np, poisoned(qn * 4));
+  PagedDecodeParams pnp = pm;
+  pnp.out = dmma_np.as<float>();
+  pnp.mma_tile_pairs = false;
+  FRUGAL_ASSERT_OK(paged_attention_decode(pnp));
   ASSIGN_OK(dmma_pdl, poisoned(qn * 4));
   {
     const ProgrammaticLaunchScope pdl(true);
@@ -184,6 +193,8 @@ void run_case(const Case& c, std::mt19937& rng) {
   ASSIGN_OK(out_mma, to_host<float>(dmma, qn));
   ASSIGN_OK(out_mma10, to_host<float>(dmma10, qn));
   ASSIGN_OK(out_mma_pdl, to_host<float>(dmma_pdl, qn));
+  ASSIGN_OK(out_mma_np, to_host<float>(dmma_np, qn));
+  EXPECT_LT(rel_l2(out_mma_np, out_mma10), 1e-7);
   EXPECT_EQ(ctr, std::vector<int32_t>(n_ctr, 0));
   EXPECT_EQ(std::memcmp(out_mma.data(), out_mma_pdl.data(), qn * 4), 0);
 

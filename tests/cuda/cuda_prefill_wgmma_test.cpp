@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_prefill_wgmma.cuh"
 #include "base/half.h"
 #include "cuda_test_util.h"
 
@@ -225,6 +227,37 @@ TEST(CudaPrefillWgmma, GroupedBoxesContiguousAndBrokenRuns) {
   }
   check({8, 2, 16, {{1000, 0}}, true, O::kContiguous}, kPrefillWgmmaFa3);
   check({8, 2, 16, {{1000, 0}}, true, O::kBrokenRuns}, kPrefillWgmmaFa3);
+}
+
+// The grouped kernels' copy choices (set_prefill_tma_boxes): boxes smaller than the block
+// (several boxes per block, runs made of them) and runs off, on contiguous, broken and
+// shuffled tables; a bad choice is an error.
+TEST(CudaPrefillWgmma, GroupedBoxCapAndRunsOff) {
+  FRUGAL_REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { (void)set_prefill_tma_boxes(128, true); }
+  } restore;
+  using O = Case::Order;
+  const std::pair<int, bool> knobs[] = {{16, true}, {32, true}, {16, false}, {128, false}};
+  for (auto [cap, runs] : knobs) {
+    SCOPED_TRACE(testing::Message() << "box cap " << cap << " runs " << runs);
+    FRUGAL_ASSERT_OK(set_prefill_tma_boxes(cap, runs));
+    for (O order : {O::kContiguous, O::kBrokenRuns, O::kShuffled}) {
+      check({8, 2, 64, {{300, 70}}, true, order}, kPrefillWgmmaFa3Grouped);
+      check({4, 1, 32, {{400, 0}}, true, order}, kPrefillWgmmaFa3Grouped);
+      check({4, 1, 256, {{400, 0}}, true, order}, kPrefillWgmmaFa3GroupedDeep);
+    }
+  }
+  EXPECT_EQ(set_prefill_tma_boxes(24, true).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(set_prefill_tma_boxes(256, true).code(), StatusCode::kInvalidArgument);
+}
+
+// Small shapes for compute-sanitizer racecheck: 3 K/V tiles through each grouped ring, a run
+// tile, a per-block tile and the zeroed tail.
+TEST(CudaPrefillWgmma, GroupedSmall) {
+  FRUGAL_REQUIRE_GPU();
+  check({4, 2, 16, {{300, 0}}, true, Case::kContiguous}, kPrefillWgmmaFa3Grouped);
+  check({4, 2, 16, {{300, 0}}, true, Case::kBrokenRuns}, kPrefillWgmmaFa3GroupedDeep);
 }
 
 // A block-table entry outside the pool makes the output NaN (the FA2 kernel's rule), for the

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_prefill_wgmma.cuh"
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/model_ops.cuh"
@@ -490,10 +491,15 @@ Status bench_prefill_attention(bool quick) {
     // 5, 6, 7: the wgmma kernel: K/V one tile ahead, + softmax-PV overlap, two tiles ahead;
     // 8, 9, 10: FlashAttention-3's structure (TMA + producer warpgroup; + softmax-PV overlap;
     // + ping-pong of the consumer warpgroups; 11: the same with a 3-stage K/V ring);
-    // 12, 13: 10 and 11 with the grouped K/V boxes (one per block, one per run of blocks)
+    // 12, 13: 10 and 11 with the grouped K/V boxes (one per block, one per run of blocks);
+    // 14: 12 with runs off (contiguous tables); 15: 12 with boxes of 16 rows (blocks >= 32)
     const bool every = BS == 16 && !lay.contiguous;
-    for (int variant = 0; variant < 14; ++variant) {
+    for (int variant = 0; variant < 16; ++variant) {
       if (!every && variant < 10) continue;
+      if (!every && (variant == 11 || variant == 13)) continue;  // 3-stage: v7c, block 16
+      if (variant == 14 && !lay.contiguous) continue;
+      if (variant == 15 && BS < 32) continue;
+      FRUGAL_RETURN_IF_ERROR(set_prefill_tma_boxes(variant == 15 ? 16 : 128, variant != 14));
       const bool flash = variant > 0;
       f.config = variant >= 2 && variant <= 4 ? variant - 1 : 0;
       f.kernel = variant == 5    ? kPrefillWgmma
@@ -505,6 +511,7 @@ Status bench_prefill_attention(bool quick) {
                  : variant == 11 ? kPrefillWgmmaFa3Deep
                  : variant == 12 ? kPrefillWgmmaFa3Grouped
                  : variant == 13 ? kPrefillWgmmaFa3GroupedDeep
+                 : variant >= 14 ? kPrefillWgmmaFa3Grouped
                                  : kPrefillFa2;
       FRUGAL_RETURN_IF_ERROR(flash ? paged_attention_prefill(f) : paged_attention_decode(p));
       std::vector<double> t;
@@ -524,17 +531,20 @@ Status bench_prefill_attention(bool quick) {
                              "wgmma", "wgmma + softmax/PV overlap", "wgmma, 3-stage K/V",
                              "TMA + warp-specialised", "TMA + ws + overlap",
                              "FA3: TMA + ws + overlap + ping-pong", "FA3, 3-stage K/V",
-                             "FA3 grouped boxes", "FA3 grouped boxes, 3-stage K/V"};
+                             "FA3 grouped boxes", "FA3 grouped boxes, 3-stage K/V",
+                             "FA3 grouped boxes, runs off", "FA3 grouped boxes of 16 rows"};
       const std::string where = "block " + std::to_string(BS) +
                                 (lay.contiguous ? " contiguous" : " shuffled");
       std::printf("prefill attention alone T %5d (%s), %s: %.3f ms  %.1f TFLOP/s\n", T,
                   kinds[variant], where.c_str(), ms, flops / (ms * 1e9));
-      if (variant <= 1 || variant >= 5)
+      // the summary table: every kernel at block 16 shuffled, the grouped kernel elsewhere
+      if ((every && (variant <= 1 || variant >= 5)) || (!every && variant == 12))
         g_table.push_back({std::string("prefill attn alone T ") + std::to_string(T) + " " +
                                (variant == 0 ? "split-K" : kinds[variant]) + ", " + where +
                                " TFLOP/s",
                            fmt("%.1f", flops / (ms * 1e9)), "vs torch SDPA: torch_compare.py"});
     }
+    FRUGAL_RETURN_IF_ERROR(set_prefill_tma_boxes(128, true));
     (void)cudaEventDestroy(e0);
     (void)cudaEventDestroy(e1);
   }

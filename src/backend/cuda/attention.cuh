@@ -55,12 +55,15 @@ struct PagedDecodeParams {
   // kDecodeCluster (or kDecodeAuto, which it then forces): blocks per cluster, 1..16; 0 =
   // choose (plan_paged_decode). For tests and A/B benchmarks.
   int cluster_size = 0;
-  // kDecodeMma, for A/B benchmarks (both on by default; off = the v10c kernels): a warp with
+  // kDecodeMma, for A/B benchmarks (both on by default): a warp with
   // two 16-position tiles takes them in one 32-position softmax step (one serial chain, not
   // two), and the merge kernel lets the next kernel launch early (griddepcontrol) when its
   // grid (n_heads x n_seqs blocks) fits on the multiprocessors at once (batch 1..4 of 8B).
   bool mma_tile_pairs = true;
   bool merge_early_launch = true;
+  // kDecodeMma, A/B only: the split kernel exactly as of v10c (per-row checked tile loads, q
+  // split before the first loads, per-element warp merge, one tile per step; NOTES attn v11).
+  bool mma_v10 = false;
 };
 
 constexpr int kDecodeAuto = 0, kDecodeSplit = 1, kDecodeMma = 2, kDecodeCluster = 3;

@@ -86,7 +86,8 @@ __global__ void __launch_bounds__(kCWarps * 32)
   const int seq_len = p.seq_lens[seq];
   uint32_t qf[D / 16][4];
   uint32_t ql[T3 ? 1 : D / 16][4];
-  load_q<D, T3>(p, seq, kvh, G, ln, qf, ql);
+  float2 qx[D / 16][2];  // q, split into bf16 terms once the first K/V tiles are issued
+  load_q_raw<D>(p, seq, kvh, G, ln, qx);
 
   unsigned char* wsm = smem + (size_t)warp * kStages * 2 * TILE;
   const int n_tiles = (seq_len + kTP - 1) / kTP;
@@ -113,6 +114,7 @@ __global__ void __launch_bounds__(kCWarps * 32)
     if (i < my_tiles) issue(i);
     cp_async_commit();
   }
+  split_q<D, T3>(p, qx, ln, qf, ql);  // waits for q: after the first tiles' issue
   for (int i = 0; i < my_tiles; ++i) {
     if (i + kStages - 1 < my_tiles) issue(i + kStages - 1);
     cp_async_commit();

@@ -54,7 +54,9 @@ constexpr size_t smem_bytes() {
   return (size_t)kWarps * kStages * 2 * kTP * D * 2;  // per warp: stages x (K, V) tiles
 }
 
-template <int D, bool T3>
+// V10: the kernel as of attn v10c (NOTES), for A/B only: per-row checked tile loads, q split
+// before the first tile loads, per-element warp merge, one tile per softmax step.
+template <int D, bool T3, bool V10>
 __global__ void __launch_bounds__(kWarps * 32)
     paged_decode_mma_kernel(PagedDecodeParams p, int split_size, int n_splits, int bs_shift) {
   // (p.mma_tile_pairs: a warp with exactly kStages - 1 = 2 tiles, both issued up front, takes
@@ -93,7 +95,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   uint32_t qf[D / 16][4];
   uint32_t ql[T3 ? 1 : D / 16][4];  // !T3: the lo terms (the extra A fragment)
-  load_q<D, T3>(p, seq, kvh, G, ln, qf, ql);
+  float2 qx[D / 16][2];  // q, split into bf16 terms once the first K/V tiles are issued
+  load_q_raw<D>(p, seq, kvh, G, ln, qx);
+  if (V10) split_q<D, T3>(p, qx, ln, qf, ql);
   // Uniform per block: every thread reaches the barrier or none does.
   if (start >= seq_len) return;  // the merge reads only splits that start inside the sequence
   const int end = min(seq_len, start + split_size);
@@ -111,8 +115,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   auto issue = [&](int i, int stage) {
     const int pos0 = start + (warp + i * kWarps) * kTP;
     const int32_t blk = one_block ? lookup(pos0 >> bs_shift) : 0;
-    load_tile<D>(p, wsm + stage * 2 * TILE, pos0, end, kvh, ln.lane, one_block, blk, bs_shift,
-                 lookup, bad);
+    load_tile<D, decltype(lookup), !V10>(p, wsm + stage * 2 * TILE, pos0, end, kvh, ln.lane,
+                                         one_block, blk, bs_shift, lookup, bad);
   };
 
   float o[D / 8][4];
@@ -125,8 +129,9 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (i < my_tiles) issue(i, i);
     cp_async_commit();
   }
+  if (!V10) split_q<D, T3>(p, qx, ln, qf, ql);  // waits for q: after the first tiles' issue
   static_assert(kStages == 3, "the pair step takes the two prologue tiles (stages 0, 1)");
-  if (p.mma_tile_pairs && my_tiles == 2) {
+  if (!V10 && p.mma_tile_pairs && my_tiles == 2) {
     cp_async_wait<0>();
     __syncwarp();  // both tiles visible to the warp
     const unsigned char* const sk[2] = {wsm, wsm + 2 * TILE};
@@ -151,43 +156,61 @@ __global__ void __launch_bounds__(kWarps * 32)
   float* so = reinterpret_cast<float*>(smem);  // [kWarps][8][D] floats <= smem_bytes<D>()
   warp_to_smem<D, T3>(o, m, l, G, warp, ln, so, sm_m, sm_l);
   __syncthreads();
+  __shared__ float2 sm_ml[8];
+  if (!V10 && threadIdx.x < G) merge_weights<kWarps>(sm_m, sm_l, threadIdx.x, sm_ml);
+  if (!V10) __syncthreads();  // weights in sm_m
   const int64_t n_heads = p.n_heads;
   float* ws_acc = static_cast<float*>(p.workspace);
   float* ws_ml = ws_acc + (int64_t)p.n_seqs * n_heads * n_splits * D;
   for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
     const int hg = idx / D, d = idx % D;
-    float M, L, A;
-    merge_warps<D>(so, sm_m, sm_l, hg, d, M, L, A);
-    if (any_bad) L = NAN;
+    float M, L, A = 0.0f;
+    if (V10) {
+      merge_warps<D>(so, sm_m, sm_l, hg, d, M, L, A);
+    } else {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float wt = sm_m[w][hg];
+        A += wt == 0.0f ? 0.0f : so[((size_t)w * 8 + hg) * D + d] * wt;
+      }
+      M = sm_ml[hg].x;
+      L = sm_ml[hg].y;
+    }
     const int64_t part = ((int64_t)seq * n_heads + kvh * G + hg) * n_splits + split;
     ws_acc[part * D + d] = A;
     if (d == 0) {
       ws_ml[part * 2] = M;
-      ws_ml[part * 2 + 1] = L;
+      ws_ml[part * 2 + 1] = any_bad ? NAN : L;
     }
   }
 }
 
-template <int D, bool T3>
+template <int D, bool T3, bool V10 = false>
 Status set_smem_attribute() {
   static_assert(smem_bytes<D>() >= (size_t)kWarps * 8 * D * sizeof(float), "merge scratch");
-  FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(paged_decode_mma_kernel<D, T3>,
+  FRUGAL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(paged_decode_mma_kernel<D, T3, V10>,
                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                    (int)smem_bytes<D>()));
   return Status::Ok();
 }
 
-template <int D, bool T3>
-Status launch_d(const PagedDecodeParams& p, const PagedDecodePlan& plan, cudaStream_t stream) {
-  FRUGAL_RETURN_IF_ERROR((set_smem_attribute<D, T3>()));
+template <int D, bool T3, bool V10>
+Status launch_dv(const PagedDecodeParams& p, const PagedDecodePlan& plan, cudaStream_t stream) {
+  FRUGAL_RETURN_IF_ERROR((set_smem_attribute<D, T3, V10>()));
   int shift = -1;  // log2(block_size) when it is a power of two (the pool's rule), else -1
   if ((p.block_size & (p.block_size - 1)) == 0)
     for (shift = 0; (1 << shift) < p.block_size; ++shift) {}
   const dim3 grid(plan.n_splits, p.n_kv_heads, p.n_seqs);
-  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(paged_decode_mma_kernel<D, T3>, grid,
+  FRUGAL_CUDA_RETURN_IF_ERROR(launch_kernel(paged_decode_mma_kernel<D, T3, V10>, grid,
                                             dim3(kWarps * 32), smem_bytes<D>(), stream, p,
                                             plan.split_size, plan.n_splits, shift));
   return Status::Ok();
+}
+
+template <int D, bool T3>
+Status launch_d(const PagedDecodeParams& p, const PagedDecodePlan& plan, cudaStream_t stream) {
+  return p.mma_v10 ? launch_dv<D, T3, true>(p, plan, stream)
+                   : launch_dv<D, T3, false>(p, plan, stream);
 }
 
 template <int D, bool T3>
@@ -195,7 +218,7 @@ Result<int> blocks_per_sm_d() {
   int per_sm = 0;
   FRUGAL_RETURN_IF_ERROR((set_smem_attribute<D, T3>()));
   FRUGAL_CUDA_RETURN_IF_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-      &per_sm, paged_decode_mma_kernel<D, T3>, kWarps * 32, smem_bytes<D>()));
+      &per_sm, paged_decode_mma_kernel<D, T3, false>, kWarps * 32, smem_bytes<D>()));
   return per_sm;
 }
 

@@ -63,22 +63,34 @@ __device__ __forceinline__ Lane lane_roles(int lane) {
   return r;
 }
 
-// q of head hq of KV head kvh's group, scaled by scale * log2 e, as bf16 A fragments (rows g in
-// [0]/[2], g + 8 in [1]/[3]): T3: hi / mid (lane groups 0..3) or lo / 0 (4..7), else hi / mid
-// in qf and lo in ql; heads >= G zero.
-template <int D, bool T3>
-__device__ __forceinline__ void load_q(const PagedDecodeParams& p, int seq, int kvh, int G,
-                                       const Lane& ln, uint32_t (&qf)[D / 16][4],
-                                       uint32_t (&ql)[T3 ? 1 : D / 16][4]) {
-  const float qscale = (p.scale > 0.0f ? p.scale : rsqrtf((float)D)) * kLog2e;
+// The lane's elements of q (head hq of KV head kvh's group; dimensions d0, d0 + 1, d0 + 8,
+// d0 + 9 of each 16, d0 = 2 tg); heads >= G zero. Issued early: split_q, which
+// waits for them, runs after the first K/V tiles are issued.
+template <int D>
+__device__ __forceinline__ void load_q_raw(const PagedDecodeParams& p, int seq, int kvh, int G,
+                                           const Lane& ln, float2 (&x)[D / 16][2]) {
   const bool has = ln.hq < G;
   const float* qrow = p.q + ((int64_t)seq * p.n_heads + kvh * G + min(ln.hq, G - 1)) * D;
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     const int d0 = kk * 16 + 2 * ln.tg;
-    const float x0 = has ? qrow[d0] * qscale : 0.0f, x1 = has ? qrow[d0 + 1] * qscale : 0.0f;
-    const float x8 = has ? qrow[d0 + 8] * qscale : 0.0f;
-    const float x9 = has ? qrow[d0 + 9] * qscale : 0.0f;
+    // scalar loads: q need not be 8-byte aligned (check_params asks alignment of the caches)
+    x[kk][0] = has ? make_float2(qrow[d0], qrow[d0 + 1]) : make_float2(0.0f, 0.0f);
+    x[kk][1] = has ? make_float2(qrow[d0 + 8], qrow[d0 + 9]) : make_float2(0.0f, 0.0f);
+  }
+}
+
+// q scaled by scale * log2 e as bf16 A fragments (rows g in [0]/[2], g + 8 in [1]/[3]): T3:
+// hi / mid (lane groups 0..3) or lo / 0 (4..7), else hi / mid in qf and lo in ql.
+template <int D, bool T3>
+__device__ __forceinline__ void split_q(const PagedDecodeParams& p, const float2 (&x)[D / 16][2],
+                                        const Lane& ln, uint32_t (&qf)[D / 16][4],
+                                        uint32_t (&ql)[T3 ? 1 : D / 16][4]) {
+  const float qscale = (p.scale > 0.0f ? p.scale : rsqrtf((float)D)) * kLog2e;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const float x0 = x[kk][0].x * qscale, x1 = x[kk][0].y * qscale;
+    const float x8 = x[kk][1].x * qscale, x9 = x[kk][1].y * qscale;
     uint32_t lo01, lo89;
     a_terms<T3>(x0, x1, ln.upper, qf[kk][0], qf[kk][1], lo01);
     a_terms<T3>(x8, x9, ln.upper, qf[kk][2], qf[kk][3], lo89);
@@ -96,7 +108,7 @@ __device__ __forceinline__ void load_q(const PagedDecodeParams& p, int seq, int 
 // valid block, zeros for the rest (a bad block sets `bad`: the caller makes the output NaN).
 // one_block: the 16 positions lie in one cache block, `tile_blk` (block_size a power of two
 // >= 16); else row_block(bi) gives each row's table entry.
-template <int D, class RowBlock>
+template <int D, class RowBlock, bool kFastPath = true>
 __device__ __forceinline__ void load_tile(const PagedDecodeParams& p, unsigned char* sK,
                                           int pos0, int end, int kvh, int lane, bool one_block,
                                           int32_t tile_blk, int bs_shift, RowBlock row_block,
@@ -115,6 +127,22 @@ __device__ __forceinline__ void load_tile(const PagedDecodeParams& p, unsigned c
   if (one_block) {
     base_ok = tile_blk >= 0 && tile_blk < p.n_blocks;
     base = ((int64_t)tile_blk * bs + (pos0 & (bs - 1))) * kv_row + kv_col;
+    if (kFastPath && base_ok && pos0 + kTP <= end) {
+      // Every row valid, in one block: rows at a fixed stride, no per-row checks (the general
+      // loop below costs ~400 instructions per tile and warp; at batch 1 the issue of a warp's
+      // first tiles was half of the split kernel's instructions, ncu 2026-11-30).
+      const uint16_t* kp = p.k_cache + base + (int64_t)r0 * kv_row;
+      const uint16_t* vp = p.v_cache + base + (int64_t)r0 * kv_row;
+      const int64_t step = (int64_t)RSTEP * kv_row;
+      const uint32_t sk = smem_addr(sK);
+#pragma unroll
+      for (int k = 0; k < RPL; ++k) {
+        const uint32_t off = swz<D>(r0 + k * RSTEP, lane % CH);
+        cp_async16(sk + off, kp + k * step);
+        cp_async16(sk + TILE + off, vp + k * step);
+      }
+      return;
+    }
   }
 #pragma unroll
   for (int k = 0; k < RPL; ++k) {
@@ -368,6 +396,26 @@ __device__ __forceinline__ void merge_warps(const float* so, const float (*sm_m)
     L += sm_l[w][hg] * wt;
     A += wt == 0.0f ? 0.0f : so[((size_t)w * 8 + hg) * D + d] * wt;
   }
+}
+
+// merge_warps' weights once per head instead of per element (one thread per head hg): the
+// block's max M and sum L to ml[hg], and warp w's weight 2^(m_w - M) (0 for an idle warp) in
+// place of sm_m[w][hg]. Then out[hg][d] = sum_w so[w][hg][d] * weight, in warp order: the same
+// floats as merge_warps.
+template <int NWARPS>
+__device__ __forceinline__ void merge_weights(float (*sm_m)[8], const float (*sm_l)[8], int hg,
+                                              float2* ml) {
+  float M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < NWARPS; ++w) M = fmaxf(M, sm_m[w][hg]);
+  float L = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NWARPS; ++w) {
+    const float wt = sm_m[w][hg] == -INFINITY ? 0.0f : exp2f(sm_m[w][hg] - M);  // idle warp
+    L += sm_l[w][hg] * wt;
+    sm_m[w][hg] = wt;
+  }
+  ml[hg] = make_float2(M, L);
 }
 
 }  // namespace frugal::cuda::decode_mma

@@ -315,10 +315,11 @@ Status paged_attention_prefill(const PagedPrefillParams& p, cudaStream_t stream)
   // (1.12-1.28x), and the FA3-structured kernel (TMA, warp-specialised, ping-pong) beat the
   // wgmma kernel at every length in the same call (v6c: block size 16 1.42-1.69x, 128
   // 1.39-1.93x; the whole 8B prefill 1.07x at 8k); it runs the wgmma kernel where the layout
-  // allows no tensor map. Chunks of <= 64 tokens (not measured) and a forced FA2 tile config
-  // stay on FA2.
+  // allows no tensor map. Its grouped-box version (v7) beat it at block size 16 at 1k-8k in
+  // the same call (shuffled table 1.05-1.15x, contiguous 1.02-1.16x) and tied at 32-128.
+  // Chunks of <= 64 tokens (not measured) and a forced FA2 tile config stay on FA2.
   if (kernel == kPrefillAuto)
-    kernel = p.head_dim == 128 && p.config == 0 && p.n_tokens > 64 ? kPrefillWgmmaFa3
+    kernel = p.head_dim == 128 && p.config == 0 && p.n_tokens > 64 ? kPrefillWgmmaFa3Grouped
                                                                    : kPrefillFa2;
   if (kernel >= kPrefillWgmma && p.head_dim == 128)
     return paged_attention_prefill_wgmma(p,

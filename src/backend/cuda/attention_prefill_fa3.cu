@@ -23,11 +23,17 @@
 // rows of the last tile are zeroed by the producer after they land (uninitialised cache slots
 // may hold NaN bits, and 0 * NaN = NaN in P V). A table entry outside the pool: block 0 is read
 // instead and the block's output is NaN (the cp.async kernel's rule: NaN K/V reach every row).
+//  - kGroup (kWgmmaTmaGrouped*, the default): the K/V tiles laid out as 16 groups of 8
+//    positions x 2 halves x 8 rows (pf::kGroupBytes), so one box of a 5-D tensor map holds
+//    both 64-column halves of a block (8 boxes per K or V tile at block size 16 instead of 16);
+//    a tile whose blocks are consecutive in the table goes as one 32 KB box; K and V are issued
+//    by two producer warps.
 // Used when the layout allows a tensor map (block_size a power of two >= 8, n_blocks < 2^31);
 // otherwise paged_attention_prefill_wgmma runs the cp.async kernel.
-// Measured on the H200 (dev/cuda/NOTES.md, prefill attn v6): 32 q / 8 KV heads, block size 16,
-// T 512 .. 8k: 114 / 232 / 331 / 448 / 526 TFLOP/s = 1.79 / 1.45 / 1.06 / 1.01 / 0.95x torch
-// SDPA in the same call; block size 128 (4 boxes per tile): 617 at 8k (1.11x).
+// Measured on the H200 (dev/cuda/NOTES.md, prefill attn v6 / v7): 32 q / 8 KV heads, block
+// size 16 shuffled, T 512 .. 8k, two calls: half-split boxes 101-107 / 222-232 / 336-337 /
+// 449-452 / 522-523 TFLOP/s, grouped 100-108 / 230-245 / 364-369 / 500-504 / 597-602 =
+// 1.03-1.06x torch SDPA at 8k in the same calls (the half-split kernel 0.89-0.93x).
 #include <cuda.h>
 #include <cuda_bf16.h>
 
@@ -79,6 +85,7 @@ struct ProducerArgs {
   const int32_t* table;
   int64_t n_blocks;
   int bs_shift, box_rows, kvh, last_pos, n_tiles;
+  bool runs;     // grouped layout: one box per tile where its blocks are consecutive
   uint32_t aKV;  // shared address of stage 0's K tile
 };
 
@@ -148,11 +155,11 @@ __device__ void produce(const ProducerArgs& a, Barriers& sb, unsigned char* sKV,
   }
 }
 
-// Grouped layout (kGroup): box i of tile kt is R = box_rows positions of one block, both
-// halves, at group coordinate block * (block_size / 8) + slot / 8 (tensor map dims: 64
-// columns, 8 rows, 2 halves, KV head, groups of 8 positions). Lane i reads box i's table entry;
-// when the tile's R-row boxes all lie before last_pos and their blocks are consecutive (a
-// run), lane 0 issues the whole tile as one box of 128 positions instead.
+// Grouped layout (kGroup): box i of tile kt is R = box_rows positions of one block (R <=
+// block_size), both halves, at group coordinate block * (block_size / 8) + slot / 8 (tensor
+// map dims: 64 columns, 8 rows, 2 halves, KV head, groups of 8 positions). Lane i reads box
+// i's table entry; when a.runs and the tile's boxes all lie before last_pos and their blocks
+// are consecutive (a run), lane 0 issues the whole tile as one box of 128 positions instead.
 __device__ __forceinline__ void load_tile_grouped(const ProducerArgs& a, Barriers& sb,
                                                   const CUtensorMap* map,
                                                   const CUtensorMap* run_map, uint32_t dst,
@@ -170,7 +177,10 @@ __device__ __forceinline__ void load_tile_grouped(const ProducerArgs& a, Barrier
     }
   }
   const int32_t b0 = __shfl_sync(0xffffffffu, b, 0);
-  const bool run = nb > 1 && __all_sync(0xffffffffu, lane >= nb || (live && !bad && b == b0 + lane));
+  const bool run =
+      a.runs && nb > 1 &&
+      __all_sync(0xffffffffu, lane >= nb || (live && !bad &&
+                                             b == b0 + ((lane * a.box_rows) >> a.bs_shift)));
   const bool any_bad = __any_sync(0xffffffffu, bad);
   const int grp = live ? (b << (a.bs_shift - 3)) + ((pos & ((1 << a.bs_shift) - 1)) >> 3) : 0;
   if (lane == 0) {
@@ -390,7 +400,7 @@ __global__ void __launch_bounds__(kThreadsWs, 1)
                        const __grid_constant__ CUtensorMap tv,
                        const __grid_constant__ CUtensorMap tk_run,
                        const __grid_constant__ CUtensorMap tv_run, PagedPrefillParams p,
-                       int bs_shift, int box_rows) {
+                       int bs_shift, int box_rows, int runs) {
 #if FRUGAL_WGMMA  // else (the compute_90 PTX): empty; the host launches it on 9.x devices only
   static_assert(kOverlap || !kPingPong, "ping-pong needs the overlapped loop");
   extern __shared__ unsigned char smem_raw[];
@@ -437,6 +447,7 @@ __global__ void __launch_bounds__(kThreadsWs, 1)
       a.n_blocks = p.n_blocks;
       a.bs_shift = bs_shift;
       a.box_rows = box_rows;
+      a.runs = runs != 0;
       a.kvh = h / (p.n_heads / p.n_kv_heads);
       a.last_pos = last_pos;
       a.n_tiles = n_tiles;
@@ -516,8 +527,13 @@ Result<CUtensorMap> cache_map(const MapKey& k) {
   return map;
 }
 
+// Grouped kernels' box choices (set_prefill_tma_boxes): rows per box at most, runs on / off.
+thread_local int t_box_cap = kBN;
+thread_local bool t_runs = true;
+
 template <bool kOverlap, bool kPingPong, int kStages, bool kGroup>
 Status launch_tma(const PagedPrefillParams& p, int bs_shift, int box_rows, cudaStream_t stream) {
+  if (kGroup && box_rows > t_box_cap) box_rows = t_box_cap;
   constexpr size_t smem = smem_bytes_ws<kStages>();
   auto* kernel = prefill_tma_kernel<kOverlap, kPingPong, kStages, kGroup>;
   int dev = 0;
@@ -540,12 +556,25 @@ Status launch_tma(const PagedPrefillParams& p, int bs_shift, int box_rows, cudaS
     FRUGAL_ASSIGN_OR_RETURN(tv_run, cache_map(vk));
   }
   const dim3 grid((unsigned)p.n_heads, (unsigned)((p.n_tokens + kBM - 1) / kBM));
-  kernel<<<grid, kThreadsWs, smem, stream>>>(tk, tv, tk_run, tv_run, p, bs_shift, box_rows);
+  kernel<<<grid, kThreadsWs, smem, stream>>>(tk, tv, tk_run, tv_run, p, bs_shift, box_rows,
+                                             t_runs ? 1 : 0);
   FRUGAL_CUDA_RETURN_IF_LAUNCH_ERROR("prefill_tma_kernel");
   return Status::Ok();
 }
 
 }  // namespace
+
+Status set_prefill_tma_boxes(int max_box_rows, bool runs) {
+  if (max_box_rows != 8 && max_box_rows != 16 && max_box_rows != 32 && max_box_rows != 64 &&
+      max_box_rows != 128)
+    return InvalidArgument("set_prefill_tma_boxes: max_box_rows " +
+                           std::to_string(max_box_rows) + " (8, 16, 32, 64 or 128)");
+  t_box_cap = max_box_rows;
+  t_runs = runs;
+  return Status::Ok();
+}
+
+constexpr int kGroupedFallbackStages = 2;
 
 Status paged_attention_prefill_tma(const PagedPrefillParams& p, int variant, cudaStream_t stream,
                                    bool* launched) {
@@ -578,6 +607,13 @@ Status paged_attention_prefill_tma(const PagedPrefillParams& p, int variant, cud
       : variant == kWgmmaTmaOverlap
           ? launch_tma<true, false, 2, false>(p, bs_shift, box_rows, stream)
           : launch_tma<false, false, 2, false>(p, bs_shift, box_rows, stream);
+  if (grouped && st.code() == StatusCode::kUnsupported) {
+    // This driver refused the grouped layout's 5-D map (tma.cu): run the per-block 4-D one.
+    Status fallback =
+        launch_tma<true, true, kGroupedFallbackStages, false>(p, bs_shift, box_rows, stream);
+    if (fallback.ok()) *launched = true;
+    return fallback;
+  }
   if (st.ok()) *launched = true;
   return st;
 }

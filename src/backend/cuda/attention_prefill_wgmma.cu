@@ -309,7 +309,9 @@ Status paged_attention_prefill_wgmma(const PagedPrefillParams& p, int variant,
   if (p.n_tokens == 0) return Status::Ok();
   if (variant >= kWgmmaTma) {
     bool launched = false;
-    FRUGAL_RETURN_IF_ERROR(paged_attention_prefill_tma(p, variant, stream, &launched));
+    const Status st = paged_attention_prefill_tma(p, variant, stream, &launched);
+    // a driver without tensor maps, or one refusing these, is Unsupported: the cp.async kernel
+    if (!st.ok() && st.code() != StatusCode::kUnsupported) return st;
     if (launched) return Status::Ok();
     return launch<false, 2>(p, stream);  // no tensor map for this layout
   }

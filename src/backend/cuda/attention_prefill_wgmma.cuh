@@ -33,4 +33,9 @@ Status paged_attention_prefill_wgmma(const PagedPrefillParams& p, int variant,
 Status paged_attention_prefill_tma(const PagedPrefillParams& p, int variant, cudaStream_t stream,
                                    bool* launched);
 
+// Per host thread, the grouped kernels' copies (A/B benchmarks; defaults 128, true): boxes of
+// at most max_box_rows positions (8 .. 128, a power of two; smaller blocks keep one box per
+// block), and whether a tile of consecutive blocks goes as one box.
+Status set_prefill_tma_boxes(int max_box_rows, bool runs);
+
 }  // namespace frugal::cuda

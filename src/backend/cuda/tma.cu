@@ -59,8 +59,10 @@ Status encode_bf16_sw128(int rank, const void* base, const uint64_t* dims_in,
                               CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
-    return Internal("tma: cuTensorMapEncodeTiled failed (CUresult " + std::to_string((int)r) +
-                    ", rank " + std::to_string(rank) + ")");
+    // Unsupported, not Internal: a driver may refuse a map this one accepts (the grouped
+    // 5-D map's strides are not increasing); callers fall back to another kernel on it.
+    return Unsupported("tma: cuTensorMapEncodeTiled failed (CUresult " + std::to_string((int)r) +
+                       ", rank " + std::to_string(rank) + ")");
   return Status::Ok();
 }
 
