@@ -76,7 +76,8 @@ struct Row {
   int threads = 0;
   SpeedResult speed;
   double decode_bytes = 0;  // mean bytes read per tg step
-  double read_gbs = 0;
+  double read_gbs = 0;  // mean of the probes just before and after this row's runs
+  double read_gbs_before = 0, read_gbs_after = 0;
 };
 
 Result<std::vector<int>> parse_threads(const std::string& s) {
@@ -205,16 +206,18 @@ size_t default_bw_bytes() {
 }
 
 void print_table(const std::vector<Row>& rows, const BenchOptions& o) {
-  std::printf("| format | size | bpw | threads | pp%lld t/s | tg%lld t/s | pp/tg | read GB/s | "
-              "tg roofline t/s | tg/roofline |\n",
+  std::printf("| format | size | bpw | threads | pp%lld t/s | tg%lld t/s | pp/tg | read GB/s "
+              "(before / after) | tg roofline t/s | tg/roofline |\n",
               (long long)o.n_prompt, (long long)o.n_gen);
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     const double roof = r.read_gbs * 1e9 / r.decode_bytes;
-    std::printf("| %s | %s | %.2f | %d | %.1f ± %.1f | %.2f ± %.2f | %.1f | %.1f | %.1f | %.2f |\n",
+    std::printf("| %s | %s | %.2f | %d | %.1f ± %.1f | %.2f ± %.2f | %.1f | %.1f (%.1f / %.1f) | "
+                "%.1f | %.2f |\n",
                 r.format.c_str(), human_bytes((double)r.bytes).c_str(), r.bpw, r.threads,
                 r.speed.pp.mean, r.speed.pp.sd, r.speed.tg.mean, r.speed.tg.sd,
-                r.speed.tg.mean > 0 ? r.speed.pp.mean / r.speed.tg.mean : 0.0, r.read_gbs, roof,
+                r.speed.tg.mean > 0 ? r.speed.pp.mean / r.speed.tg.mean : 0.0, r.read_gbs,
+                r.read_gbs_before, r.read_gbs_after, roof,
                 roof > 0 ? r.speed.tg.mean / roof : 0.0);
   }
 }
@@ -273,18 +276,25 @@ int run_bench(const BenchOptions& o) {
       !st.ok())
     return report(st);
 
-  // Read bandwidth per thread count, in this run, over a buffer much larger than the LLC.
-  std::vector<double> read_gbs;
-  for (int t : *threads) {
-    std::fprintf(stderr, "frugal bench: read bandwidth, %d thread(s), %zu MiB buffer...\n", t,
-                 bw_bytes >> 20);
+  // Read bandwidth over a buffer much larger than the LLC, in this run: once per thread count
+  // up front, then again around every (format, threads) measurement, since a shared host's
+  // bandwidth moves by tens of percent within minutes (each row's roofline uses the mean of
+  // the probes just before and just after its own runs).
+  auto probe = [&](int t) -> Result<double> {
     planner::HostProbeParams hp;
     hp.buffer_bytes = bw_bytes;
     hp.threads = t;
     hp.measure_flops = false;
-    Result<planner::HostProbeResult> pr = planner::probe_host(hp);
-    if (!pr.ok()) return report(pr.status());
-    read_gbs.push_back(pr->read_gbs);
+    FRUGAL_ASSIGN_OR_RETURN(planner::HostProbeResult pr, planner::probe_host(hp));
+    return pr.read_gbs;
+  };
+  std::vector<double> read_gbs;
+  for (int t : *threads) {
+    std::fprintf(stderr, "frugal bench: read bandwidth, %d thread(s), %zu MiB buffer...\n", t,
+                 bw_bytes >> 20);
+    Result<double> bw = probe(t);
+    if (!bw.ok()) return report(bw.status());
+    read_gbs.push_back(*bw);
   }
 
   const double kv_elem = (double)cpu::kv_row_bytes(cpu::KvDType::kF32, (int)cfg.head_dim()) /
@@ -339,8 +349,12 @@ int run_bench(const BenchOptions& o) {
                      rep == 0 ? "warm-up" : ("run " + std::to_string(rep) + "/" +
                                              std::to_string(o.reps)).c_str());
       };
+      Result<double> bw_before = probe(t);
+      if (!bw_before.ok()) return report(bw_before.status());
       Result<SpeedResult> r = measure_speed(*m, pool, sp);
       if (!r.ok()) return report(r.status());
+      Result<double> bw_after = probe(t);
+      if (!bw_after.ok()) return report(bw_after.status());
       Row row;
       row.format = f.dtype ? f.name
                            : "file (" + lower(dtype_name(m->weights.layers[0].wq.dtype)) + ")";
@@ -349,7 +363,9 @@ int run_bench(const BenchOptions& o) {
       row.threads = t;
       row.speed = *r;
       row.decode_bytes = mean_decode_bytes(*m, o.n_gen, kv_elem);
-      row.read_gbs = read_gbs[ti];
+      row.read_gbs = 0.5 * (*bw_before + *bw_after);
+      row.read_gbs_before = *bw_before;
+      row.read_gbs_after = *bw_after;
       rows.push_back(std::move(row));
     }
   }
@@ -384,6 +400,8 @@ int run_bench(const BenchOptions& o) {
                     {"tg_tok_s", rate_json(r.speed.tg)},
                     {"decode_bytes_per_token", r.decode_bytes},
                     {"read_gbs", r.read_gbs},
+                    {"read_gbs_before", r.read_gbs_before},
+                    {"read_gbs_after", r.read_gbs_after},
                     {"tg_roofline_tok_s", roof},
                     {"tg_over_roofline", roof > 0 ? r.speed.tg.mean / roof : 0.0}});
     }
@@ -402,8 +420,8 @@ int run_bench(const BenchOptions& o) {
               o.no_repack ? "row-major (--no-repack)" : "repacked into decode tiles",
               (long long)o.n_prompt, (long long)o.n_gen, o.reps,
               file && file->int8_token_activations ? "; I8_ROW linears W8A8 (int8 per-token activations)" : "");
-  std::printf("roofline = read bandwidth (%zu MiB buffer, same run) / bytes per decode step "
-              "(weights + KV)\n\n", bw_bytes >> 20);
+  std::printf("roofline = read bandwidth (%zu MiB buffer, mean of the probes just before and "
+              "after each row's runs) / bytes per decode step (weights + KV)\n\n", bw_bytes >> 20);
   print_table(rows, o);
   return 0;
 }

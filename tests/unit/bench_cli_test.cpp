@@ -83,6 +83,12 @@ TEST(BenchCli, TinyDummyEndToEndJson) {
     EXPECT_EQ(row["tg_tok_s"]["runs"].size(), 2u);
     EXPECT_GT(row["pp_tok_s"]["mean"].get<double>(), 0.0);
     EXPECT_GT(row["tg_tok_s"]["mean"].get<double>(), 0.0);
+    // the row's bandwidth: the mean of the probes just before and after its own runs
+    EXPECT_GT(row["read_gbs_before"].get<double>(), 0.0);
+    EXPECT_GT(row["read_gbs_after"].get<double>(), 0.0);
+    EXPECT_NEAR(row["read_gbs"].get<double>(),
+                0.5 * (row["read_gbs_before"].get<double>() + row["read_gbs_after"].get<double>()),
+                1e-9);
     // roofline = bandwidth / bytes per step; ratio = tg / roofline
     const double roof = row["read_gbs"].get<double>() * 1e9 /
                         row["decode_bytes_per_token"].get<double>();
