@@ -19,7 +19,6 @@
 namespace frugal {
 namespace {
 
-
 TEST(ModelDecodeActivations, Q8ActivationsStayCloseToTheFloatPath) {
   const std::string path = test::default_model_path();
   if (!test::file_exists(path)) GTEST_SKIP() << "no " << path;

@@ -21,7 +21,6 @@
 namespace frugal {
 namespace {
 
-
 TEST(ModelPrefillActivations, Q8PrefillStaysCloseToTheFloatGemm) {
   const std::string path = test::default_model_path();
   if (!test::file_exists(path)) GTEST_SKIP() << "no " << path;

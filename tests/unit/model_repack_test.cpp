@@ -47,7 +47,6 @@ bool load_both(Loaded* out) {
   return true;
 }
 
-
 // The int8-activation decode path of the tiled model against the row-major one. Their kernels
 // sum in other orders, and a rounding difference that moves an activation across a quantization
 // boundary in one layer changes the next layer's int8 input by a whole step, and after a few

@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "backend/cpu/aligned_scratch.h"
+#include "backend/cpu/gemm_driver.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_q8.h"
 #include "backend/cpu/ops.h"
@@ -29,9 +29,6 @@ namespace {
 // 512 tokens, K = 576 and 1536): slices of 128 / 256 / 512 / 1024 / whole K gave about
 // 120 / 125 / 140 / 142 / 150 GFLOP/s per core-second, so rows up to 2048 are not sliced.
 constexpr int64_t kKSlice = 2048;
-// Token chunks are split off only when there are fewer than this many panels per thread.
-constexpr int64_t kPanelsPerThread = 4;
-constexpr int64_t kMinChunkTokens = 16;
 
 using Scratch = AlignedScratch<float>;
 
@@ -51,15 +48,8 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
   const int64_t NR = gemm::panel_rows();
   const int64_t n_panels = (rows + NR - 1) / NR;
 
-  // Few panels for the threads (k/v projections of a small model, many threads): also split
-  // the tokens, at the price of dequantizing a panel once per chunk.
-  int64_t n_chunks = 1;
-  if (n_panels < kPanelsPerThread * pool.size()) {
-    const int64_t want = (kPanelsPerThread * pool.size() + n_panels - 1) / n_panels;
-    n_chunks = std::clamp<int64_t>(n_tokens / kMinChunkTokens, 1, want);
-  }
-  const int64_t chunk = (n_tokens + n_chunks - 1) / n_chunks;
-  n_chunks = (n_tokens + chunk - 1) / chunk;
+  const GemmSplit split = split_gemm_work(n_panels, n_tokens, pool.size());
+  const int64_t n_chunks = split.n_chunks, chunk = split.chunk;
 
   pool.parallel_for(n_panels * n_chunks, 1, [&](int64_t b, int64_t e, int) {
     thread_local Scratch rows_buf, panel_buf;

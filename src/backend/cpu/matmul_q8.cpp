@@ -7,7 +7,7 @@
 #include <cstring>
 #include <memory>
 
-#include "backend/cpu/aligned_scratch.h"
+#include "backend/cpu/gemm_driver.h"
 #include "backend/cpu/gemm_q8.h"
 #include "backend/cpu/row_dot.h"
 
@@ -21,9 +21,6 @@ namespace {
 // 16-32 rows x K bytes stay in L2 for every K of the models here, so rows are sliced only past
 // 8192 columns (the slice keeps the mechanism of matmul.cpp for longer rows).
 constexpr int64_t kKSliceBlocks = 256;
-// As matmul.cpp: token chunks only when there are fewer than this many panels per thread.
-constexpr int64_t kPanelsPerThread = 4;
-constexpr int64_t kMinChunkTokens = 16;
 
 using ByteScratch = AlignedScratch<uint8_t>;
 
@@ -63,13 +60,8 @@ void matmul_q8_with(const GemmQ8Set& ks, const TensorView& W, const float* X, in
   const int64_t NR = shape.rows;
   const int64_t n_panels = (rows + NR - 1) / NR;
 
-  int64_t n_chunks = 1;
-  if (n_panels < kPanelsPerThread * pool.size()) {
-    const int64_t want = (kPanelsPerThread * pool.size() + n_panels - 1) / n_panels;
-    n_chunks = std::clamp<int64_t>(n_tokens / kMinChunkTokens, 1, want);
-  }
-  const int64_t chunk = (n_tokens + n_chunks - 1) / n_chunks;
-  n_chunks = (n_tokens + chunk - 1) / chunk;
+  const GemmSplit split = split_gemm_work(n_panels, n_tokens, pool.size());
+  const int64_t n_chunks = split.n_chunks, chunk = split.chunk;
   const size_t bytes = panel_bytes(shape, planes, nb);
 
   pool.parallel_for(n_panels * n_chunks, 1, [&](int64_t b, int64_t e, int) {
