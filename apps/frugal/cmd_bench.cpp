@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_isa.h"
+#include "base/huge_pages.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kv_quant.h"
 #include "backend/cpu/ops.h"
@@ -57,7 +58,7 @@ struct BenchOptions {
   std::string decode_act = "q8";
   std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
-  bool no_repack = false;
+  PlacementFlags placement;
   std::vector<int64_t> prompts{512};  // -p: one value on cpu (n_prompt), a list on cuda
   BenchCudaFlags cuda;                // --device, -b, --ctx, --gpu-memory-utilization
   std::string cpu_isa;  // empty: as FRUGAL_CPU_ISA / the best target
@@ -76,9 +77,43 @@ struct Row {
   int threads = 0;
   SpeedResult speed;
   double decode_bytes = 0;  // mean bytes read per tg step
-  double read_gbs = 0;  // mean of the probes just before and after this row's runs
-  double read_gbs_before = 0, read_gbs_after = 0;
+  size_t huge_page_bytes = 0;  // AnonHugePages of the process once the weights were placed
+  double read_gbs = 0;  // mean of the probes taken around this row's tg runs
+  double read_gbs_before = 0, read_gbs_after = 0;  // the first and the last of them
+  // Per timed tg run: tok/s over that run's own roofline (the mean of the probes just before
+  // and just after it). The row's ratio is their median.
+  std::vector<double> tg_ratio_runs;
+  double tg_ratio = 0, tg_ratio_min = 0, tg_ratio_max = 0;
 };
+
+// Fills the row's bandwidth and ratio fields from its tg probes (or, without tg runs, from the
+// probes bracketing the row).
+void set_roofline(Row& r, double bw_before, double bw_after) {
+  const std::vector<double>& p = r.speed.tg_probes_gbs;
+  const std::vector<double>& runs = r.speed.tg.runs;
+  r.read_gbs_before = p.empty() ? bw_before : p.front();
+  r.read_gbs_after = p.empty() ? bw_after : p.back();
+  r.tg_ratio_runs.clear();
+  double sum = 0;
+  for (size_t i = 0; i < runs.size() && i + 1 < p.size(); ++i) {
+    const double bw = 0.5 * (p[i] + p[i + 1]);
+    sum += bw;
+    r.tg_ratio_runs.push_back(bw > 0 ? runs[i] * r.decode_bytes / (bw * 1e9) : 0.0);
+  }
+  r.read_gbs = r.tg_ratio_runs.empty() ? 0.5 * (bw_before + bw_after)
+                                       : sum / (double)r.tg_ratio_runs.size();
+  if (r.tg_ratio_runs.empty()) {
+    const double roof = r.read_gbs * 1e9 / r.decode_bytes;
+    r.tg_ratio = r.tg_ratio_min = r.tg_ratio_max = roof > 0 ? r.speed.tg.mean / roof : 0.0;
+    return;
+  }
+  std::vector<double> s = r.tg_ratio_runs;
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  r.tg_ratio = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  r.tg_ratio_min = s.front();
+  r.tg_ratio_max = s.back();
+}
 
 Result<std::vector<int>> parse_threads(const std::string& s) {
   std::vector<int> out;
@@ -207,18 +242,18 @@ size_t default_bw_bytes() {
 
 void print_table(const std::vector<Row>& rows, const BenchOptions& o) {
   std::printf("| format | size | bpw | threads | pp%lld t/s | tg%lld t/s | pp/tg | read GB/s "
-              "(before / after) | tg roofline t/s | tg/roofline |\n",
+              "(first / last) | tg roofline t/s | tg/roofline (min–max) |\n",
               (long long)o.n_prompt, (long long)o.n_gen);
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     const double roof = r.read_gbs * 1e9 / r.decode_bytes;
     std::printf("| %s | %s | %.2f | %d | %.1f ± %.1f | %.2f ± %.2f | %.1f | %.1f (%.1f / %.1f) | "
-                "%.1f | %.2f |\n",
+                "%.1f | %.2f (%.2f–%.2f) |\n",
                 r.format.c_str(), human_bytes((double)r.bytes).c_str(), r.bpw, r.threads,
                 r.speed.pp.mean, r.speed.pp.sd, r.speed.tg.mean, r.speed.tg.sd,
                 r.speed.tg.mean > 0 ? r.speed.pp.mean / r.speed.tg.mean : 0.0, r.read_gbs,
-                r.read_gbs_before, r.read_gbs_after, roof,
-                roof > 0 ? r.speed.tg.mean / roof : 0.0);
+                r.read_gbs_before, r.read_gbs_after, roof, r.tg_ratio, r.tg_ratio_min,
+                r.tg_ratio_max);
   }
 }
 
@@ -285,6 +320,7 @@ int run_bench(const BenchOptions& o) {
     hp.buffer_bytes = bw_bytes;
     hp.threads = t;
     hp.measure_flops = false;
+    hp.measure_copy = false;
     FRUGAL_ASSIGN_OR_RETURN(planner::HostProbeResult pr, planner::probe_host(hp));
     return pr.read_gbs;
   };
@@ -333,7 +369,14 @@ int run_bench(const BenchOptions& o) {
       }
     }
     // The CPU decode tiles (a repacked file model still requantizes: its readers are tile-aware).
-    if (Status st = apply_repack(o.no_repack, *m); !st.ok()) return report(st);
+    Result<RepackReport> placed = place_weights(o.placement, *m);
+    if (!placed.ok()) return report(placed.status());
+    const size_t huge_resident = huge_pages_resident();
+    if (placed->arena_bytes > 0)
+      std::fprintf(stderr, "frugal bench: %s weights: %s arena%s; %s of this process on huge "
+                   "pages (THP %s)\n", f.name.c_str(), human_bytes((double)placed->arena_bytes).c_str(),
+                   placed->huge_pages ? " advised MADV_HUGEPAGE" : "",
+                   human_bytes((double)huge_resident).c_str(), transparent_huge_pages_mode().c_str());
     for (size_t ti = 0; ti < threads->size(); ++ti) {
       const int t = (*threads)[ti];
       ThreadPool pool(t);
@@ -349,12 +392,22 @@ int run_bench(const BenchOptions& o) {
                      rep == 0 ? "warm-up" : ("run " + std::to_string(rep) + "/" +
                                              std::to_string(o.reps)).c_str());
       };
-      Result<double> bw_before = probe(t);
-      if (!bw_before.ok()) return report(bw_before.status());
+      // With tg runs, the probes go around each of them; a pp-only row is bracketed whole.
+      double bw_before = 0, bw_after = 0;
+      if (o.n_gen > 0) {
+        sp.tg_probe = [&probe, t] { return probe(t); };
+      } else {
+        Result<double> bw = probe(t);
+        if (!bw.ok()) return report(bw.status());
+        bw_before = *bw;
+      }
       Result<SpeedResult> r = measure_speed(*m, pool, sp);
       if (!r.ok()) return report(r.status());
-      Result<double> bw_after = probe(t);
-      if (!bw_after.ok()) return report(bw_after.status());
+      if (o.n_gen == 0) {
+        Result<double> bw = probe(t);
+        if (!bw.ok()) return report(bw.status());
+        bw_after = *bw;
+      }
       Row row;
       row.format = f.dtype ? f.name
                            : "file (" + lower(dtype_name(m->weights.layers[0].wq.dtype)) + ")";
@@ -363,9 +416,8 @@ int run_bench(const BenchOptions& o) {
       row.threads = t;
       row.speed = *r;
       row.decode_bytes = mean_decode_bytes(*m, o.n_gen, kv_elem);
-      row.read_gbs = 0.5 * (*bw_before + *bw_after);
-      row.read_gbs_before = *bw_before;
-      row.read_gbs_after = *bw_after;
+      row.huge_page_bytes = huge_resident;
+      set_roofline(row, bw_before, bw_after);
       rows.push_back(std::move(row));
     }
   }
@@ -378,7 +430,9 @@ int run_bench(const BenchOptions& o) {
     j["matvec_kernel"] = cpu::matvec_kernel_target();
     j["cpu_isa"] = cpu::cpu_isa_name(cpu::cpu_isa());
     j["decode_act"] = o.decode_act;
-    j["repack"] = !o.no_repack;
+    j["repack"] = !o.placement.no_repack;
+    j["huge_pages"] = !o.placement.no_huge_pages;
+    j["thp_mode"] = transparent_huge_pages_mode();
     j["prefill_act"] = o.prefill_act;
     j["w8a8_token_act"] = file && file->int8_token_activations;
     j["n_prompt"] = o.n_prompt;
@@ -402,8 +456,11 @@ int run_bench(const BenchOptions& o) {
                     {"read_gbs", r.read_gbs},
                     {"read_gbs_before", r.read_gbs_before},
                     {"read_gbs_after", r.read_gbs_after},
+                    {"tg_probes_gbs", r.speed.tg_probes_gbs},
+                    {"huge_page_bytes", r.huge_page_bytes},
                     {"tg_roofline_tok_s", roof},
-                    {"tg_over_roofline", roof > 0 ? r.speed.tg.mean / roof : 0.0}});
+                    {"tg_over_roofline", r.tg_ratio},
+                    {"tg_over_roofline_runs", r.tg_ratio_runs}});
     }
     j["rows"] = rs;
     j["skipped"] = skipped;
@@ -411,17 +468,18 @@ int run_bench(const BenchOptions& o) {
     return 0;
   }
   std::printf("frugal bench: %s, %d layers, dim %lld; GEMM kernel %s, matvec kernel %s (CPU ISA "
-              "cap %s); decode activations %s, prefill activations %s; 4-bit weights %s; KV "
+              "cap %s); decode activations %s, prefill activations %s; %s (THP %s); KV "
               "f32; pp = one batch of %lld tokens, tg = %lld steps from an empty cache; mean ± sd "
               "of %d runs%s\n",
               what.c_str(), cfg.n_layers, (long long)cfg.dim, cpu::gemm::target_name(),
               cpu::matvec_kernel_target(), cpu::cpu_isa_name(cpu::cpu_isa()),
               o.decode_act.c_str(), o.prefill_act.c_str(),
-              o.no_repack ? "row-major (--no-repack)" : "repacked into decode tiles",
+              placement_summary(o.placement).c_str(), transparent_huge_pages_mode().c_str(),
               (long long)o.n_prompt, (long long)o.n_gen, o.reps,
               file && file->int8_token_activations ? "; I8_ROW linears W8A8 (int8 per-token activations)" : "");
-  std::printf("roofline = read bandwidth (%zu MiB buffer, mean of the probes just before and "
-              "after each row's runs) / bytes per decode step (weights + KV)\n\n", bw_bytes >> 20);
+  std::printf("roofline = read bandwidth (%zu MiB buffer, probed just before and after every tg "
+              "run) / bytes per decode step (weights + KV); tg/roofline = the median over the "
+              "runs of each run's tok/s over its own roofline\n\n", bw_bytes >> 20);
   print_table(rows, o);
   return 0;
 }
@@ -464,7 +522,7 @@ CLI::App* add_bench_subcommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
-  add_no_repack_flag(sub, &o->no_repack);
+  add_placement_flags(sub, &o->placement);
   sub->add_option("--cpu-isa", o->cpu_isa,
                   "cap the SIMD target of the CPU kernels: auto, avx512vnni, avx512, avx2, scalar "
                   "(default: $FRUGAL_CPU_ISA, else auto = the best this CPU has)");

@@ -45,7 +45,7 @@ struct ChatOptions {
   std::string decode_act = "q8";
   std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
-  bool no_repack = false;
+  PlacementFlags placement;
   SamplerParams sampler;
   KvFlags kv;
   DeviceFlags dev;
@@ -113,7 +113,7 @@ int run_chat(ChatOptions o) {
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
   if (!o.dev.cuda())
-    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
+    if (Status st = apply_placement(o.placement, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   Result<ChatTemplate> tmpl = ChatTemplate::parse(m.tokenizer->chat_template());
@@ -192,7 +192,7 @@ CLI::App* add_chat_subcommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
-  add_no_repack_flag(sub, &o->no_repack);
+  add_placement_flags(sub, &o->placement);
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "recompute every turn's whole conversation (CPU: no prefix cache; GPU: no K/V "
                 "kept between turns)");

@@ -31,7 +31,7 @@ namespace {
 struct EvalOptions {
   std::string model, ref, file;
   std::string act_quant = "auto";  // of -m when --ref (the table rows choose their own)
-  bool no_repack = false;          // --ref: both models run on the CPU
+  PlacementFlags placement;          // --ref: both models run on the CPU
   int64_t sample_windows = 0;
   uint64_t seed = 1;
   int32_t bos = 1;
@@ -91,7 +91,7 @@ int run_compare(const EvalOptions& o, ThreadPool& pool) {
   Result<Model> ref = load_model(o.ref);
   if (!ref.ok()) return report(ref.status());
   for (Model* mp : {&*q, &*ref})
-    if (Status st = apply_repack(o.no_repack, *mp); !st.ok()) return report(st);
+    if (Status st = apply_placement(o.placement, *mp); !st.ok()) return report(st);
   // Tokens come from the reference (its tokenizer, or samples of it).
   Result<std::vector<int32_t>> tokens = eval_tokens(*ref, pool, o);
   if (!tokens.ok()) return report(tokens.status());
@@ -197,7 +197,7 @@ CLI::App* add_eval_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("-m,--model", o->model, "model to evaluate (with --table: the unquantized model)")->required();
   sub->add_option("--ref", o->ref, "reference model (same vocabulary)");
   add_act_quant_option(sub, &o->act_quant);
-  add_no_repack_flag(sub, &o->no_repack);
+  add_placement_flags(sub, &o->placement);
   sub->add_option("-f,--file", o->file, "evaluation text");
   sub->add_option("--sample-windows", o->sample_windows,
                   "instead of text: N windows sampled from the reference (temperature 1)");

@@ -22,7 +22,7 @@ namespace {
 struct PplOptions {
   std::string model;
   std::string act_quant = "auto";
-  bool no_repack = false;
+  PlacementFlags placement;
   std::string prefill_act = "f32";  // quality of the weights alone (prefill_act_flag.h)
   std::string file;
   int threads = 0;
@@ -61,7 +61,7 @@ int run_ppl(const PplOptions& o) {
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
   if (!o.dev.cuda())
-    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
+    if (Status st = apply_placement(o.placement, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
   if (!m.tokenizer) return report(InvalidArgument(m.path + " carries no tokenizer"));
   const std::vector<int32_t> tokens = m.tokenizer->encode(text, false, false);
@@ -102,7 +102,7 @@ CLI::App* add_perplexity_subcommand(CLI::App& app, int& exit_code) {
   sub->add_option("-m,--model", o->model, "model")->required();
   sub->add_option("-f,--file", o->file, "text file")->required();
   add_act_quant_option(sub, &o->act_quant);
-  add_no_repack_flag(sub, &o->no_repack);
+  add_placement_flags(sub, &o->placement);
   sub->add_option("--ctx", o->params.ctx, "window length in tokens")->capture_default_str();
   sub->add_option("--chunks", o->params.max_chunks, "number of windows (0: all)")
       ->capture_default_str();

@@ -39,7 +39,7 @@ struct RunOptions {
   std::string decode_act = "q8";  // faster decode on integer weights (bench/RESULTS.md)
   std::string prefill_act = kPrefillActDefault;
   std::string act_quant = "auto";
-  bool no_repack = false;
+  PlacementFlags placement;
   SamplerParams sampler;
   KvFlags kv;
   DeviceFlags dev;
@@ -78,7 +78,7 @@ int run_generate(RunOptions o) {
   if (!loaded.ok()) return report(loaded.status());
   apply_act_quant(o.act_quant, *loaded);
   if (!o.dev.cuda())
-    if (Status st = apply_repack(o.no_repack, *loaded); !st.ok()) return report(st);
+    if (Status st = apply_placement(o.placement, *loaded); !st.ok()) return report(st);
   const Model& m = *loaded;
 
   std::vector<int32_t> prompt;
@@ -172,7 +172,7 @@ CLI::App* add_run_subcommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   add_prefill_act_option(sub, &o->prefill_act);
   add_act_quant_option(sub, &o->act_quant);
-  add_no_repack_flag(sub, &o->no_repack);
+  add_placement_flags(sub, &o->placement);
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (ChatML)");
   sub->add_option("--system", o->system, "system message for --chat");

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_isa.h"
+#include "base/huge_pages.h"
 #include "gemm_bench.h"
 #include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
@@ -75,16 +76,19 @@ ThreadPool& pool_for(int threads) {
   return *p;
 }
 
-// A 64-byte aligned byte buffer, every page written once (so it is mapped before timing).
+// A byte buffer on transparent huge pages (base/huge_pages.h, as the engine places its weights
+// and probes its bandwidth; FRUGAL_BENCH_4K_PAGES=1: ordinary pages, for A/B), every page written
+// once (so it is mapped before timing).
 struct Buffer {
-  std::unique_ptr<uint8_t, decltype(&std::free)> p{nullptr, &std::free};
+  std::shared_ptr<void> p;
   size_t size = 0;
   void reset(size_t n) {
+    static const bool small = std::getenv("FRUGAL_BENCH_4K_PAGES") != nullptr;
     p.reset();
-    p.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64)));
+    p = frugal::allocate_stream_buffer(n, !small);
     size = n;
   }
-  uint8_t* data() const { return p.get(); }
+  uint8_t* data() const { return static_cast<uint8_t*>(p.get()); }
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -73,21 +73,30 @@ Result<SpeedResult> measure_speed(const Model& model, ThreadPool& pool, const Sp
   for (int32_t& t : gen) t = tok(rng);
 
   SpeedResult r;
-  auto repeat = [&](const char* what, auto&& once, int64_t n_tokens, Rate* out) -> Status {
+  // probe (may be empty): called before the first timed run and after every timed run.
+  auto repeat = [&](const char* what, auto&& once, int64_t n_tokens, Rate* out,
+                    const std::function<Result<double>()>& probe,
+                    std::vector<double>* probes) -> Status {
     if (n_tokens == 0) return Status::Ok();
     std::vector<double> rates;
     for (int rep = 0; rep <= p.reps; ++rep) {  // rep 0: warm-up, not counted
       if (p.progress) p.progress(what, rep);
       FRUGAL_ASSIGN_OR_RETURN(double s, once());
       if (rep > 0) rates.push_back(s > 0 ? (double)n_tokens / s : 0.0);
+      if (probe) {
+        FRUGAL_ASSIGN_OR_RETURN(double gbs, probe());
+        probes->push_back(gbs);
+      }
     }
     *out = summarize(std::move(rates));
     return Status::Ok();
   };
   FRUGAL_RETURN_IF_ERROR(repeat(
-      "pp", [&] { return run_pp(model, pool, prompt, p.kv, p.prefill_act); }, p.n_prompt, &r.pp));
+      "pp", [&] { return run_pp(model, pool, prompt, p.kv, p.prefill_act); }, p.n_prompt, &r.pp,
+      nullptr, nullptr));
   FRUGAL_RETURN_IF_ERROR(repeat(
-      "tg", [&] { return run_tg(model, pool, gen, p.kv, p.decode_act); }, p.n_gen, &r.tg));
+      "tg", [&] { return run_tg(model, pool, gen, p.kv, p.decode_act); }, p.n_gen, &r.tg,
+      p.tg_probe, &r.tg_probes_gbs));
   return r;
 }
 

@@ -33,6 +33,10 @@ struct SpeedParams {
   cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;  // pp GEMM activations
   // Called before each timed or warm-up run: ("pp", rep) with rep = 0 for the warm-up.
   std::function<void(const char* what, int rep)> progress;
+  // Optional read-bandwidth probe (GB/s), called just before the first timed tg run and just
+  // after every timed tg run, so each run's roofline uses the bandwidth of its own minute (a
+  // shared host's bandwidth moves by tens of percent within minutes).
+  std::function<Result<double>()> tg_probe;
 };
 
 struct Rate {
@@ -43,6 +47,9 @@ struct Rate {
 
 struct SpeedResult {
   Rate pp, tg;
+  // With tg_probe: the n + 1 probes around the n timed tg runs (probe i is just before run i,
+  // probe i + 1 just after it); empty otherwise.
+  std::vector<double> tg_probes_gbs;
 };
 
 // Errors: n_prompt / n_gen negative or past the model's context, reps < 1, cache creation.

@@ -33,6 +33,9 @@ struct Model {
   // quantization_config asks for it (compressed-tensors input_activations: 8-bit int, strategy
   // token, dynamic); the CLI's --act-quant overrides it.
   bool int8_token_activations = false;
+  // Set once the weights were placed for CPU inference (model/repack_model.h): a second
+  // placement is a no-op.
+  bool cpu_placed = false;
 
   // Bytes of weight data by dtype name, each tensor counted once (tied output not counted twice).
   std::map<std::string, size_t> weight_bytes_by_dtype() const;

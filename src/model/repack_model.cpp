@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "backend/cpu/repack.h"
+#include "base/huge_pages.h"
 
 namespace frugal {
 
@@ -53,39 +55,73 @@ size_t release_file_pages(const void* p, size_t n,
 
 }  // namespace
 
-Result<RepackReport> repack_for_cpu_decode(Model* m) {
+Result<RepackReport> repack_for_cpu_decode(Model* m, const CpuPlacement& placement) {
   RepackReport rep;
+  if (m->cpu_placed) return rep;
   ModelWeights& w = m->weights;
-  std::vector<TensorView*> views = {&w.token_embd, &w.output};
+  std::vector<TensorView*> views = {&w.output};
+  if (w.token_embd.data == w.output.data) views.push_back(&w.token_embd);  // tied: the LM head
   for (LayerWeights& L : w.layers)
     for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) views.push_back(t);
-  const auto maps = file_mappings();
-  std::map<const void*, const void*> moved;  // old data -> repacked data
+
+  // The distinct tensors that move, and their offsets in the arena (64-byte aligned).
+  struct Move {
+    TensorView* view;
+    bool tile;
+    size_t bytes, offset;
+  };
+  std::vector<Move> moves;
+  std::map<const void*, size_t> index;  // old data -> its move
+  size_t total = 0;
   for (TensorView* t : views) {
-    if (t->data == nullptr || !t->row_major() || !cpu::tile_layout_supported(t->dtype)) continue;
-    if (auto it = moved.find(t->data); it != moved.end()) {  // tied: already repacked
-      t->data = it->second;
-      t->layout = WeightLayout::kTiles4;
-      continue;
-    }
-    if (t->rows() < cpu::kTileRows) continue;
+    if (t->data == nullptr || !t->row_major() || index.count(t->data) > 0) continue;
+    const bool tile = placement.tiles && cpu::tile_layout_supported(t->dtype) &&
+                      t->rows() >= cpu::kTileRows;
+    if (!tile && !placement.huge_pages) continue;
     const size_t need = (size_t)t->rows() * t->row_bytes();
     if (t->nbytes < need)
       return Corrupt("repack: tensor '" + t->name + "' holds " + std::to_string(t->nbytes) +
                      " bytes, its shape needs " + std::to_string(need));
-    void* buf = std::aligned_alloc(64, (need + 63) / 64 * 64);
-    if (buf == nullptr) return ResourceExhausted("repack: out of memory for tensor '" + t->name + "'");
-    std::shared_ptr<void> owned(buf, std::free);
-    cpu::pack_matrix(t->dtype, t->rows(), t->cols(), static_cast<const uint8_t*>(t->data),
-                     static_cast<uint8_t*>(buf));
-    rep.released_bytes += release_file_pages(t->data, need, maps);
-    moved[t->data] = buf;
-    m->storage.push_back(std::shared_ptr<const void>(owned, buf));
-    t->data = buf;
-    t->layout = WeightLayout::kTiles4;
-    ++rep.tensors;
-    rep.bytes += need;
+    index[t->data] = moves.size();
+    moves.push_back({t, tile, need, total});
+    total += (need + 63) / 64 * 64;
   }
+  m->cpu_placed = true;
+  if (moves.empty()) return rep;
+  std::shared_ptr<void> arena = allocate_stream_buffer(total, placement.huge_pages);
+  if (arena == nullptr)
+    return ResourceExhausted("repack: out of memory for the " + std::to_string(total >> 20) +
+                             " MiB weight arena");
+  rep.arena_bytes = total;
+  rep.huge_pages = placement.huge_pages;
+  uint8_t* base = static_cast<uint8_t*>(arena.get());
+
+  const auto maps = file_mappings();
+  std::map<const void*, const void*> moved;  // old data -> new data
+  for (const Move& mv : moves) {
+    const TensorView& t = *mv.view;
+    uint8_t* dst = base + mv.offset;
+    if (mv.tile) {
+      cpu::pack_matrix(t.dtype, t.rows(), t.cols(), static_cast<const uint8_t*>(t.data), dst);
+      ++rep.tensors;
+      rep.bytes += mv.bytes;
+    } else {
+      std::memcpy(dst, t.data, mv.bytes);
+      ++rep.copied_tensors;
+      rep.copied_bytes += mv.bytes;
+    }
+    rep.released_bytes += release_file_pages(t.data, mv.bytes, maps);
+    moved[t.data] = dst;
+  }
+  // Every view of a moved tensor (tied ones included) now points into the arena.
+  for (TensorView* t : views) {
+    auto it = moved.find(t->data);
+    if (it == moved.end()) continue;
+    const bool tile = moves[index.at(t->data)].tile;
+    t->data = it->second;
+    if (tile) t->layout = WeightLayout::kTiles4;
+  }
+  m->storage.push_back(std::shared_ptr<const void>(arena, arena.get()));
   // Owned buffers that held exactly a repacked tensor and that nothing else shares: freed.
   std::vector<std::shared_ptr<const void>>& st = m->storage;
   for (size_t i = 0; i < st.size();) {

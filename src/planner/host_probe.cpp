@@ -12,28 +12,19 @@
 #include <immintrin.h>
 #endif
 
+#include "base/huge_pages.h"
 #include "base/thread_pool.h"
 
 namespace frugal::planner {
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
-
-Buffer allocate(size_t bytes) {
-  const size_t rounded = (bytes + 63) / 64 * 64;
-  return Buffer(static_cast<uint8_t*>(std::aligned_alloc(64, rounded)));
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Sums 64-bit words of [p, p + n) with four independent accumulators (vectorised by the compiler).
-uint64_t read_sum(const uint8_t* p, size_t n) {
+// Sums 64-bit words of [p, p + n) with four independent accumulators (the fallback loop).
+uint64_t read_sum_scalar(const uint8_t* p, size_t n) {
   const uint64_t* w = reinterpret_cast<const uint64_t*>(p);
   const size_t words = n / 8;
   uint64_t a = 0, b = 0, c = 0, d = 0;
@@ -46,6 +37,38 @@ uint64_t read_sum(const uint8_t* p, size_t n) {
   }
   for (; i < words; ++i) a += w[i];
   return a + b + c + d;
+}
+
+#if defined(__x86_64__)
+// The same sum with 256-bit loads, 128 bytes per step, and a T0 prefetch 1 KiB ahead: the
+// fastest read loop measured on the dev VM (2026-11-30, 1 GiB on huge pages, GB/s at 1 / 2
+// threads: the scalar loop 13.4-14.2 / 27.1-28.6, 256-bit loads 14.7-15.3 / 29.5-30.7, plus the
+// prefetch 1 KiB ahead 15.4-15.6 / 31.2-31.7; 4 KiB ahead 11-13 / 20-25). The roofline's
+// bandwidth must be the best the machine delivers, or a kernel's ratio to it flatters.
+__attribute__((target("avx2"))) uint64_t read_sum_avx2(const uint8_t* p, size_t n) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + i) + 1024, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + i) + 1088, _MM_HINT_T0);
+    a = _mm256_add_epi64(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    b = _mm256_add_epi64(b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    c = _mm256_add_epi64(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    d = _mm256_add_epi64(d, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), a);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3] + read_sum_scalar(p + i, n - i);
+}
+#endif
+
+uint64_t read_sum(const uint8_t* p, size_t n) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return read_sum_avx2(p, n);
+#endif
+  return read_sum_scalar(p, n);
 }
 
 // One thread's fp32 FMA throughput loop; returns FLOPs done. kAcc independent chains hide the
@@ -99,8 +122,13 @@ Result<HostProbeResult> probe_host(const HostProbeParams& params) {
   if (slice == 0) return InvalidArgument("host probe buffer too small for the thread count");
   const size_t used = slice * (size_t)threads;
 
-  Buffer src = allocate(used), dst = allocate(used);
-  if (!src || !dst)
+  // On huge pages when asked (base/huge_pages.h): the same pages the CPU weights are placed on.
+  const std::shared_ptr<void> src_buf = allocate_stream_buffer(used, params.huge_pages);
+  const std::shared_ptr<void> dst_buf =
+      params.measure_copy ? allocate_stream_buffer(used, params.huge_pages) : nullptr;
+  uint8_t* src = static_cast<uint8_t*>(src_buf.get());
+  uint8_t* dst = static_cast<uint8_t*>(dst_buf.get());
+  if (!src || (params.measure_copy && !dst))
     return ResourceExhausted("host probe: cannot allocate 2 x " + std::to_string(used >> 20) + " MiB");
 
   ThreadPool pool(threads);
@@ -111,8 +139,8 @@ Result<HostProbeResult> probe_host(const HostProbeParams& params) {
   };
   // First touch from the thread that will use the slice (NUMA placement), distinct values.
   each([&](size_t t) {
-    std::memset(src.get() + t * slice, (int)(t + 1), slice);
-    std::memset(dst.get() + t * slice, 0, slice);
+    std::memset(src + t * slice, (int)(t + 1), slice);
+    if (dst) std::memset(dst + t * slice, 0, slice);
   });
 
   HostProbeResult r;
@@ -121,12 +149,13 @@ Result<HostProbeResult> probe_host(const HostProbeParams& params) {
   std::vector<uint64_t> sums(threads);
   for (int rep = 0; rep < repeats; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
-    each([&](size_t t) { sums[t] += read_sum(src.get() + t * slice, slice); });
+    each([&](size_t t) { sums[t] += read_sum(src + t * slice, slice); });
     const double tr = seconds_since(t0);
     r.read_gbs = std::max(r.read_gbs, (double)used / tr / 1e9);
 
+    if (!dst) continue;
     t0 = std::chrono::steady_clock::now();
-    each([&](size_t t) { std::memcpy(dst.get() + t * slice, src.get() + t * slice, slice); });
+    each([&](size_t t) { std::memcpy(dst + t * slice, src + t * slice, slice); });
     const double tc = seconds_since(t0);
     r.copy_gbs = std::max(r.copy_gbs, 2.0 * (double)used / tc / 1e9);
   }

@@ -14,6 +14,10 @@ struct HostProbeParams {
   int threads = 0;                        // 0: hardware_concurrency
   int repeats = 3;                        // best of
   bool measure_flops = true;
+  bool measure_copy = true;   // false: read only (copy_gbs 0, one buffer)
+  // Buffers on transparent huge pages (base/huge_pages.h), as the CPU weights are placed: over
+  // 4 KiB pages a stream is bound by page walks on a VM (dev VM: ~8 vs ~15 GB/s, one thread).
+  bool huge_pages = true;
 };
 
 struct HostProbeResult {

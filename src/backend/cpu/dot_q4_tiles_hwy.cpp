@@ -85,7 +85,14 @@ HWY_INLINE const float* GroupSums(const ActQ8& xa, int64_t ng) {
 template <int G>
 constexpr int kPrefetchTiles = G == 32 ? 2 : 1;
 
-HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+// Into L2 (T1), not L1: a T0 prefetch holds one of the core's few L1 fill buffers until its line
+// arrives, which caps the lines in flight; the L2 has more. Measured with the weights on huge
+// pages (2026-11-30 session 6, dev VM, 14336x4096 from DRAM, GB/s over the same run's read
+// bandwidth, T0 -> T1): AVX2 1 thread I4_G128 51-64% -> 76-78%, Q4_0 69-72% -> 83-84%;
+// 2 threads I4_G128 49% -> 68-72%, Q4_0 66% -> 75-80%; AVX3_DL 1 thread I4_G128 68% -> 84%,
+// 2 threads 72% -> 78%. NTA: 39-47%; no software prefetch: 47-63%. (Q8_0's row tiles measured
+// no gain from T1 and keep T0, dot_q8_hwy.cpp.)
+HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1); }
 
 // The per-tile scale pass (see the top): s[4g + r] = d(r, g) * dx4[4g + r] (dx4 = x's block
 // scales repeated 4 times; nullptr: s = d), off[r] = sum_g m(r, g) * sxg4[4g + r].

@@ -134,7 +134,15 @@ HWY_INLINE float BlockScales(const uint16_t* HWY_RESTRICT dh, const uint16_t* HW
 // ahead) measured no faster there (Q4_0 9.8-10.2 vs 9.5-10.9 GB/s) and 5% slower in cache at 576.
 template <int G>
 constexpr int kPrefetchTilesQ4 = G == 32 ? 2 : 1;
-constexpr int kPrefetchTilesQ8_0 = 1;
+// The Q8_0 tiles (256-bit here, 512-bit in dot_q8_tiles512-inl.h): ~16 KiB ahead, 1 or 2 tiles (a 4096-wide tile is 17 KiB, a 2048-wide
+// one 8.5 KiB). Session 6 (2026-11-30, weights on huge pages, AVX2, 2 threads): `frugal bench
+// --dummy llama-3.2-1b --dummy-layers 8 --formats q8_0 -n 48`, alternating runs, decode over the
+// roofline 0.70 / 0.70 at 1 tile vs 0.74 / 0.76 at 2 tiles for the 2048-wide model; kernel
+// 8192x2048 18.3-20.2 GB/s at 1 tile vs 20.0-20.8 at 2-3; AVX3_DL, the same command, 28.1 / 28.8
+// tok/s at 1 tile vs 29.1 / 29.5 at 2.
+HWY_INLINE size_t PrefetchDistanceQ8_0(size_t tile_bytes) {
+  return tile_bytes * (tile_bytes >= 16384 ? 1 : 2);
+}
 
 HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
@@ -402,11 +410,12 @@ HWY_INLINE void DotQ8_0Q8Tile(const uint8_t* HWY_RESTRICT w, size_t rb, const Ac
     RowScales256<kQK, (int)sizeof(BlockQ8_0), false, false>(w + r * rb, nb, xa.d.data(), nullptr, sc.f0 + r * nb);
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  const size_t pf = PrefetchDistanceQ8_0(R * rb);
   for (int64_t k = 0; k < nb; ++k) {
     const __m256i xk = LoadBlock(xa.q.data() + k * kActBlock);
     for (int r = 0; r < R; ++r) {
       const uint8_t* qs = w + r * rb + k * (int64_t)sizeof(BlockQ8_0) + 2;
-      Prefetch(qs + kPrefetchTilesQ8_0 * R * rb);  // every 34 bytes: 2026-11-30 +1..5% over every 68
+      Prefetch(qs + pf);  // every 34 bytes: 2026-11-30 +1..5% over every 68
       acc[r] = _mm256_fmadd_ps(DotS8S8(LoadBlock(qs), xk), _mm256_set1_ps(sc.f0[r * nb + k]), acc[r]);
     }
   }

@@ -278,14 +278,15 @@ HWY_INLINE void DotQ8_0Q8Tile512(const uint8_t* HWY_RESTRICT w, size_t rb, const
     return _mm512_setzero_si512();
 #endif
   };
+  const size_t pf = PrefetchDistanceQ8_0(R * rb);  // 2048-wide rows: 29.1-29.5 vs 28.1-28.8 tok/s
   int64_t k = 0;
   for (; k + 2 <= nb; k += 2) {
     const __m512i xk = _mm512_loadu_si512(xq + k * kActBlock);
     const __m512i negc = neg_c(xk);
     for (int r = 0; r < R; ++r) {
       const uint8_t* qs = w + r * rb + k * kB + 2;
-      Prefetch(qs + kPrefetchTilesQ8_0 * R * rb);  // both lines of the step's 68 bytes
-      Prefetch(qs + 64 + kPrefetchTilesQ8_0 * R * rb);
+      Prefetch(qs + pf);  // both lines of the step's 68 bytes
+      Prefetch(qs + 64 + pf);
       const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(LoadBlock(qs)), LoadBlock(qs + kB), 1);
       const float* f = sc.f0 + r * nb;
       const __m512 scale = _mm512_mask_broadcastss_ps(_mm512_set1_ps(f[k]), 0xFF00, _mm_load_ss(f + k + 1));

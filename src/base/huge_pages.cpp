@@ -1,0 +1,42 @@
+#include "base/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace frugal {
+
+std::shared_ptr<void> allocate_stream_buffer(size_t bytes, bool huge) {
+  const size_t align = huge ? kHugePageBytes : 64;
+  const size_t n = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, n);
+  if (p == nullptr) return nullptr;
+  // Advice only: the buffer is usable whatever the kernel does with it (EINVAL without THP).
+  if (huge) (void)madvise(p, n, MADV_HUGEPAGE);
+  return std::shared_ptr<void>(p, std::free);
+}
+
+size_t huge_pages_resident() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("AnonHugePages:", 0) != 0) continue;
+    std::istringstream ls(line.substr(14));
+    size_t kb = 0;
+    return (ls >> kb) ? kb * 1024 : 0;
+  }
+  return 0;
+}
+
+std::string transparent_huge_pages_mode() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string s;
+  if (!std::getline(in, s)) return "unavailable";
+  const size_t a = s.find('['), b = s.find(']');
+  return a != std::string::npos && b != std::string::npos && b > a ? s.substr(a + 1, b - a - 1)
+                                                                   : "unavailable";
+}
+
+}  // namespace frugal
