@@ -178,14 +178,14 @@ Result<std::vector<Format>> parse_formats(const std::string& s, bool have_file) 
 }
 
 // Bytes the run needs besides the weights: activations of one prefill batch, the KV cache,
-// logits, and the bandwidth probe's two buffers.
+// logits, and the bandwidth probe's buffer.
 double overhead_bytes(const ModelConfig& c, int64_t n_prompt, int64_t n_gen, double bw_bytes) {
   const double q_dim = (double)(c.n_heads * c.head_dim());
   const double n = (double)std::max<int64_t>(n_prompt, 1);
   const double act = n * (2.0 * (double)c.dim + 2 * q_dim + 2.0 * (double)c.kv_dim() + q_dim +
                           2.0 * (double)c.hidden_dim) * 4.0;
   const double kv = (double)std::max(n_prompt, n_gen) * 2.0 * c.n_layers * (double)c.kv_dim() * 4;
-  return act + kv + (double)c.vocab_size * 4.0 + 2.0 * bw_bytes;
+  return act + kv + (double)c.vocab_size * 4.0 + bw_bytes;
 }
 
 std::string gb(double bytes) {
@@ -215,7 +215,7 @@ Status check_memory(const ModelConfig& c, const std::vector<Format>& formats, do
       if (first_over.empty())
         first_over = f.name + " needs " + gb(need) + " (weights " + gb(w) +
                      (file_bytes > 0 ? " + source file " + gb(file_bytes) : std::string()) +
-                     " + activations, KV cache and bandwidth buffers " + gb(overhead) + ")";
+                     " + activations, KV cache and bandwidth buffer " + gb(overhead) + ")";
     }
   }
   if (over.empty()) return Status::Ok();
@@ -311,19 +311,12 @@ int run_bench(const BenchOptions& o) {
       !st.ok())
     return report(st);
 
-  // Read bandwidth over a buffer much larger than the LLC, in this run: once per thread count
-  // up front, then again around every (format, threads) measurement, since a shared host's
-  // bandwidth moves by tens of percent within minutes (each row's roofline uses the mean of
-  // the probes just before and just after its own runs).
-  auto probe = [&](int t) -> Result<double> {
-    planner::HostProbeParams hp;
-    hp.buffer_bytes = bw_bytes;
-    hp.threads = t;
-    hp.measure_flops = false;
-    hp.measure_copy = false;
-    FRUGAL_ASSIGN_OR_RETURN(planner::HostProbeResult pr, planner::probe_host(hp));
-    return pr.read_gbs;
-  };
+  // Read bandwidth over a buffer much larger than the LLC, on huge pages, kept for the whole run:
+  // once per thread count up front, then just before and after every tg run (each run's
+  // roofline uses the mean of its own two probes; see set_roofline).
+  Result<planner::ReadProbe> read_probe = planner::ReadProbe::create(bw_bytes);
+  if (!read_probe.ok()) return report(read_probe.status());
+  auto probe = [&](int t) -> Result<double> { return read_probe->measure(t); };
   std::vector<double> read_gbs;
   for (int t : *threads) {
     std::fprintf(stderr, "frugal bench: read bandwidth, %d thread(s), %zu MiB buffer...\n", t,

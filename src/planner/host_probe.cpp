@@ -111,6 +111,37 @@ uint64_t host_memory_bytes() {
   return 0;
 }
 
+Result<ReadProbe> ReadProbe::create(size_t buffer_bytes, bool huge_pages) {
+  if (buffer_bytes < (size_t(1) << 20)) return InvalidArgument("read probe buffer must be at least 1 MiB");
+  ReadProbe p;
+  p.buf_ = allocate_stream_buffer(buffer_bytes, huge_pages);
+  if (!p.buf_) return ResourceExhausted("read probe: cannot allocate " + std::to_string(buffer_bytes >> 20) + " MiB");
+  p.bytes_ = buffer_bytes;
+  std::memset(p.buf_.get(), 1, buffer_bytes);
+  return p;
+}
+
+Result<double> ReadProbe::measure(int threads, int repeats) const {
+  if (threads < 1) return InvalidArgument("read probe: threads must be >= 1");
+  const size_t slice = bytes_ / (size_t)threads / 4096 * 4096;
+  if (slice == 0) return InvalidArgument("read probe buffer too small for the thread count");
+  const uint8_t* src = static_cast<const uint8_t*>(buf_.get());
+  ThreadPool pool(threads);
+  std::vector<uint64_t> sums((size_t)threads);
+  double best = 0;
+  for (int rep = 0; rep < std::max(1, repeats); ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(threads, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) sums[(size_t)t] += read_sum(src + (size_t)t * slice, slice);
+    });
+    best = std::max(best, (double)(slice * (size_t)threads) / seconds_since(t0) / 1e9);
+  }
+  volatile uint64_t keep = 0;
+  for (uint64_t s : sums) keep = keep + s;
+  (void)keep;
+  return best;
+}
+
 Result<HostProbeResult> probe_host(const HostProbeParams& params) {
   if (params.buffer_bytes < (size_t(1) << 20))
     return InvalidArgument("host probe buffer must be at least 1 MiB");

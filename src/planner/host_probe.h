@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "base/status.h"
 
@@ -32,6 +33,22 @@ struct HostProbeResult {
 // Allocates the buffers, touches them, then times the loops. ResourceExhausted if the buffers
 // cannot be allocated; InvalidArgument for a buffer under 1 MiB.
 Result<HostProbeResult> probe_host(const HostProbeParams& params);
+
+// The read half of probe_host with its buffer kept: allocated and written once, then measured as
+// often as wanted (frugal bench probes around every decode run; allocating and zeroing 2 GiB for
+// each probe cost more system time than the runs it brackets).
+class ReadProbe {
+ public:
+  // ResourceExhausted if the buffer cannot be allocated; InvalidArgument under 1 MiB.
+  static Result<ReadProbe> create(size_t buffer_bytes, bool huge_pages = true);
+  // Best of `repeats` reads of the buffer by `threads` threads (equal 4 KiB-aligned slices), GB/s.
+  Result<double> measure(int threads, int repeats = 3) const;
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<void> buf_;
+  size_t bytes_ = 0;
+};
 
 // MemTotal in bytes, 0 if /proc/meminfo is unreadable.
 uint64_t host_memory_bytes();

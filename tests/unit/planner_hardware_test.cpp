@@ -91,5 +91,21 @@ TEST(PlannerHardware, HostProbeSmallBuffer) {
   EXPECT_FALSE(probe_host(p).ok());
 }
 
+// The kept-buffer read probe (frugal bench): measures as often as asked, for any thread count
+// the buffer has room for; bad sizes are errors.
+TEST(HostProbe, ReadProbeKeepsItsBuffer) {
+  Result<ReadProbe> rp = ReadProbe::create(16u << 20);
+  ASSERT_TRUE(rp.ok()) << rp.status().message();
+  EXPECT_EQ(rp->bytes(), 16u << 20);
+  for (int t : {1, 2, 1}) {
+    Result<double> gbs = rp->measure(t, 1);
+    ASSERT_TRUE(gbs.ok()) << gbs.status().message();
+    EXPECT_GT(*gbs, 0.1) << t << " thread(s)";
+  }
+  EXPECT_FALSE(rp->measure(0).ok());
+  EXPECT_FALSE(rp->measure(8192).ok()) << "slices under 4 KiB";
+  EXPECT_FALSE(ReadProbe::create(1000).ok());
+}
+
 }  // namespace
 }  // namespace frugal::planner
