@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 #include "runtime/generate.h"
 #include "sampling/sampler.h"
 
@@ -43,7 +44,7 @@ struct ChatBackendParams {
   // CPU only.
   int threads = 0;
   cpu::ActPrecision decode_act = cpu::ActPrecision::kQ8;
-  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;
+  PrefillActivations prefill_act;
   KvCacheOptions kv;
   // CUDA only.
   double gpu_memory_utilization = 0.9;

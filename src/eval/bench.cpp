@@ -32,7 +32,7 @@ Rate summarize(std::vector<double> runs) {
 
 // One pp run: a single forward pass over the prompt from an empty cache. Returns seconds.
 Result<double> run_pp(const Model& m, ThreadPool& pool, const std::vector<int32_t>& prompt,
-                      const KvCacheOptions& kvo, cpu::ActPrecision act) {
+                      const KvCacheOptions& kvo, PrefillActivations act) {
   const ModelConfig& c = m.config;
   FRUGAL_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(c, (int64_t)prompt.size(), kvo));
   LlamaRunner runner(m, pool, (int64_t)prompt.size());  // one batch: the whole prompt

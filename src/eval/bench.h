@@ -20,6 +20,7 @@
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 
 namespace frugal {
 
@@ -30,7 +31,7 @@ struct SpeedParams {
   uint64_t seed = 1;       // token ids
   KvCacheOptions kv;       // default: paged, float32
   cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;  // tg matvec activations
-  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;  // pp GEMM activations
+  PrefillActivations prefill_act;  // pp GEMM activations
   // Called before each timed or warm-up run: ("pp", rep) with rep = 0 for the warm-up.
   std::function<void(const char* what, int rep)> progress;
   // Optional read-bandwidth probe (GB/s), called just before the first timed tg run and just

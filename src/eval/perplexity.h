@@ -17,6 +17,7 @@
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 
 namespace frugal {
 
@@ -25,7 +26,7 @@ struct PerplexityParams {
   int64_t max_chunks = 0;  // 0: all full windows
   int64_t batch = 256;     // tokens per forward pass within a window
   KvCacheOptions kv;       // the cache the windows run on (kind, dtype, block size)
-  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;  // the CPU runner's GEMM activations
+  PrefillActivations prefill_act;  // the CPU runner's GEMM activations
 };
 
 struct PerplexityResult {

@@ -71,7 +71,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   auto mm = [&](const TensorView& W, const float* in, float* out) {
     if (i8_token_act_ && W.dtype == DType::I8_ROW) cpu::matmul_i8_token(W, in, n, out, pool_);
     else if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
-    else cpu::matmul(W, in, n, out, pool_, prefill_act_);
+    else cpu::matmul(W, in, n, out, pool_, prefill_act_.for_batch(n));
   };
   // Linears reading the same input (q/k/v, gate/up): in decode one matvec_multi (the input is
   // quantized once and the pool gets one hand-off), else one mm each.
@@ -81,6 +81,13 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
       multi = multi && !(i8_token_act_ && o.W->dtype == DType::I8_ROW);
     if (multi) return cpu::matvec_multi({outs.begin(), outs.size()}, in, pool_, decode_act_);
     for (const cpu::MatvecOut& o : outs) mm(*o.W, in, o.y);
+  };
+
+  // Per-token element-wise work (norms, RoPE, SwiGLU, residuals): split over the pool for a
+  // prefill batch (the same bits: each token's row is computed as before), inline for one token.
+  auto per_token = [&](auto&& fn) {
+    if (n == 1) return fn(int64_t{0}, int64_t{1});
+    pool_.parallel_for(n, 4, [&](int64_t b, int64_t e, int) { fn(b, e); });
   };
 
   // x = embed_tokens(input_ids)                                   x: [n, dim]
@@ -96,18 +103,22 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[l];
     // h = input_layernorm(x)
-    for (int64_t i = 0; i < n; ++i)
-      cpu::rmsnorm(&x_[i * dim], (const float*)L.attn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    per_token([&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        cpu::rmsnorm(&x_[i * dim], (const float*)L.attn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    });
     // q, k, v = q_proj(h), k_proj(h), v_proj(h)                  q: [n, q_dim], k/v: [n, kv_dim]
     mm_shared(xb_.data(), {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
     // q, k = apply_rotary_pos_emb(q, k, cos, sin); append k, v to the cache
-    for (int64_t i = 0; i < n; ++i) {
-      cpu::rope(&q_[i * q_dim], c.n_heads, (int)hd, pos + i, c.rope_base, rope_style);
-      cpu::rope(&k_[i * kv_dim], c.n_kv_heads, (int)hd, pos + i, c.rope_base, rope_style);
-      if (kv.paged()) continue;
-      std::copy_n(&k_[i * kv_dim], kv_dim, kv.k(l, pos + i));
-      std::copy_n(&v_[i * kv_dim], kv_dim, kv.v(l, pos + i));
-    }
+    per_token([&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        cpu::rope(&q_[i * q_dim], c.n_heads, (int)hd, pos + i, c.rope_base, rope_style);
+        cpu::rope(&k_[i * kv_dim], c.n_kv_heads, (int)hd, pos + i, c.rope_base, rope_style);
+        if (kv.paged()) continue;
+        std::copy_n(&k_[i * kv_dim], kv_dim, kv.k(l, pos + i));
+        std::copy_n(&v_[i * kv_dim], kv_dim, kv.v(l, pos + i));
+      }
+    });
     // a = softmax(q·kᵀ/√d + causal_mask)·v   (GQA: each KV head serves kv_groups query heads)
     if (kv.paged()) {
       // Paged: quantize on write into the blocks, then tiled prefill / paged decode.
@@ -124,16 +135,21 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     }
     // x = x + o_proj(a)
     mm(L.wo, att_.data(), xb_.data());
-    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
-
     // h = post_attention_layernorm(x)
-    for (int64_t i = 0; i < n; ++i)
-      cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    per_token([&](int64_t b, int64_t e) {
+      for (int64_t i = b * dim; i < e * dim; ++i) x_[i] += xb_[i];
+      for (int64_t i = b; i < e; ++i)
+        cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
+    });
     // x = x + down_proj(silu(gate_proj(h)) * up_proj(h))         gate/up: [n, hidden]
     mm_shared(xb_.data(), {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
-    cpu::swiglu(gate_.data(), up_.data(), gate_.data(), n * hidden);
+    per_token([&](int64_t b, int64_t e) {
+      cpu::swiglu(&gate_[b * hidden], &up_[b * hidden], &gate_[b * hidden], (e - b) * hidden);
+    });
     mm(L.w_down, gate_.data(), xb_.data());
-    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
+    per_token([&](int64_t b, int64_t e) {
+      for (int64_t i = b * dim; i < e * dim; ++i) x_[i] += xb_[i];
+    });
   }
   if (!logits || first_out >= n) return Status::Ok();
 
@@ -145,8 +161,8 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     cpu::matmul_i8_token(w.output, &xb_[first_out * dim], n_out, logits, pool_);
   else if (n_out == 1)
     cpu::matvec(w.output, &xb_[first_out * dim], logits, pool_,
-                n == 1 ? decode_act_ : prefill_act_);
-  else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_, prefill_act_);
+                n == 1 ? decode_act_ : prefill_act_.for_batch(n));
+  else cpu::matmul(w.output, &xb_[first_out * dim], n_out, logits, pool_, prefill_act_.for_batch(n));
   return Status::Ok();
 }
 

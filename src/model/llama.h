@@ -10,6 +10,7 @@
 #include "backend/cpu/ops.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 
 namespace frugal {
 
@@ -32,10 +33,9 @@ class LlamaRunner {
   // Activations of single-token (decode) matvecs: kF32 (exact float path) or kQ8 (quantized to
   // int8 blocks once per matvec, integer dot products; backend/cpu/ops.h).
   void set_decode_activations(cpu::ActPrecision a) { decode_act_ = a; }
-  // Activations of the GEMMs of batches of more than one token (prefill): kF32 (the float
-  // GEMM) or kQ8 (each token quantized to int8 blocks once per matmul, integer dot products on
-  // integer weight formats; cpu::matmul).
-  void set_prefill_activations(cpu::ActPrecision a) { prefill_act_ = a; }
+  // Activations of the GEMMs of batches of more than one token (prefill): see
+  // PrefillActivations (a plain kF32 / kQ8 converts to it).
+  void set_prefill_activations(PrefillActivations a) { prefill_act_ = a; }
   // W8A8: linears whose weights are I8_ROW use int8 per-token activations (cpu::matmul_i8_token)
   // in decode and prefill; other linears keep the path above. Defaults to
   // Model::int8_token_activations.
@@ -50,7 +50,7 @@ class LlamaRunner {
   ThreadPool& pool_;
   int64_t max_batch_;
   cpu::ActPrecision decode_act_ = cpu::ActPrecision::kF32;
-  cpu::ActPrecision prefill_act_ = cpu::ActPrecision::kF32;
+  PrefillActivations prefill_act_;
   bool i8_token_act_ = false;
   // Run state, allocated once ([max_batch, width] each).
   std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;

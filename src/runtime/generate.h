@@ -13,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 #include "sampling/sampler.h"
 
 namespace frugal {
@@ -36,7 +37,7 @@ struct GenerateParams {
   // dot products on integer weight formats.
   cpu::ActPrecision decode_act = cpu::ActPrecision::kF32;
   // Prompt (prefill GEMM) activations, likewise (model/llama.h).
-  cpu::ActPrecision prefill_act = cpu::ActPrecision::kF32;
+  PrefillActivations prefill_act;
   // When set, the request runs in this shared pool instead of a cache of its own (kv and n_ctx
   // are then ignored, the pool's limits apply): the cached prefix of the prompt is not
   // recomputed, and a full pool makes the request wait or refuses it (Unavailable).

@@ -15,6 +15,7 @@
 #include "model/kv_cache.h"
 #include "model/llama.h"
 #include "model/model.h"
+#include "model/prefill_activations.h"
 #include "logits_kl.h"
 #include "test_util.h"
 
@@ -69,6 +70,39 @@ TEST(ModelPrefillActivations, Q8PrefillStaysCloseToTheFloatGemm) {
     ASSERT_TRUE(r.forward(std::span<const int32_t>(tokens.data(), 1), 0, *kv, one[mode]).ok());
   }
   EXPECT_EQ(one[0], one[1]);
+}
+
+// The auto policy (--prefill-act auto): batches under the threshold run the float GEMM, batches
+// at or above it the int8 GEMM, bit for bit the same as the fixed settings.
+TEST(ModelPrefillActivations, AutoPolicySwitchesAtTheThreshold) {
+  const PrefillActivations f32, q8(cpu::ActPrecision::kQ8), at32(cpu::ActPrecision::kQ8, 32);
+  EXPECT_EQ(f32.for_batch(1000), cpu::ActPrecision::kF32);
+  EXPECT_EQ(q8.for_batch(2), cpu::ActPrecision::kQ8);
+  EXPECT_EQ(at32.for_batch(31), cpu::ActPrecision::kF32);
+  EXPECT_EQ(at32.for_batch(32), cpu::ActPrecision::kQ8);
+  EXPECT_EQ(PrefillActivations(cpu::ActPrecision::kF32, 32).for_batch(64), cpu::ActPrecision::kF32);
+
+  const std::string path = test::default_model_path();
+  if (!test::file_exists(path)) GTEST_SKIP() << "no " << path;
+  auto m = load_model(path);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 32; ++i) tokens.push_back(1 + (i * 7919) % 40000);
+  const int64_t V = m->config.vocab_size;
+  ThreadPool pool(2);
+  auto run = [&](const PrefillActivations& a, int64_t n) {
+    auto kv = KvCache::create(m->config, n);
+    EXPECT_TRUE(kv.ok());
+    LlamaRunner r(*m, pool);
+    r.set_prefill_activations(a);
+    std::vector<float> l((size_t)V);
+    EXPECT_TRUE(r.forward(std::span<const int32_t>(tokens.data(), (size_t)n), 0, *kv, l).ok());
+    return l;
+  };
+  EXPECT_EQ(run(at32, 31), run(f32, 31)) << "under the threshold: the float GEMM";
+  const std::vector<float> auto32 = run(at32, 32), q8_32 = run(q8, 32);
+  EXPECT_EQ(auto32, q8_32) << "at the threshold: the int8 GEMM";
+  EXPECT_NE(auto32, run(f32, 32)) << "and the two GEMMs differ on this batch";
 }
 
 }  // namespace

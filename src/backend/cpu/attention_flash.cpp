@@ -64,11 +64,8 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
             simd::scale_f32(corr, ar, D);
             m[r] = mx;
           }
-          for (int j = 0; j < nv; ++j) {
-            const float p = std::exp(sr[j] - mx);
-            l[r] += p;
-            simd::axpy_f32(p, vt + (int64_t)j * D, ar, D);
-          }
+          for (int j = 0; j < nv; ++j) l[r] += sr[j] = std::exp(sr[j] - mx);
+          simd::axpy_rows_f32(sr, nv, vt, D, ar, D);  // ar += P[r, :nv] . V
         }
       }
     }

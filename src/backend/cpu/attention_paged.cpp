@@ -111,9 +111,8 @@ Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, 
         for (int j = 0; j < nt; ++j) l[g] += sg[j] = std::exp(sg[j] - mx);
       }
       kv_load_rows(kv, true, h, t0, nt, vt);
-      for (int j = 0; j < nt; ++j)
-        for (int g = 0; g < G; ++g)
-          simd::axpy_f32(s[g * kTile + j], vt + (int64_t)j * D, acc + (int64_t)g * D, D);
+      for (int g = 0; g < G; ++g)  // acc[g] += P[g, :nt] . V (each element summed in j order)
+        simd::axpy_rows_f32(s + g * kTile, nt, vt, D, acc + (int64_t)g * D, D);
     }
   };
   const int64_t n_items = H * n_chunks;

@@ -75,6 +75,30 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+void axpy_rows_f32(const float* a, int64_t m, const float* x, int64_t ldx, float* y, int64_t n) {
+  int64_t i = 0;
+#if FRUGAL_CPU_AVX2
+  for (; i + 64 <= n; i += 64) {  // 8 accumulators: two FMA pipes x 4 cycles of latency
+    __m256 acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = _mm256_loadu_ps(y + i + 8 * k);
+    for (int64_t j = 0; j < m; ++j) {
+      const __m256 av = _mm256_set1_ps(a[j]);
+      const float* xj = x + j * ldx + i;
+      for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(av, _mm256_loadu_ps(xj + 8 * k), acc[k]);
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(y + i + 8 * k, acc[k]);
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 acc = _mm256_loadu_ps(y + i);
+    for (int64_t j = 0; j < m; ++j)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a[j]), _mm256_loadu_ps(x + j * ldx + i), acc);
+    _mm256_storeu_ps(y + i, acc);
+  }
+#endif
+  for (; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) y[i] += a[j] * x[j * ldx + i];  // as axpy_f32's tail
+}
+
 void scale_f32(float a, float* y, int64_t n) {
   int64_t i = 0;
 #if FRUGAL_CPU_AVX2

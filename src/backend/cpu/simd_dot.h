@@ -18,6 +18,10 @@ float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 // y[i] *= a
 void scale_f32(float a, float* y, int64_t n);
+// y[i] += sum_j a[j] * x[j * ldx + i] for j = 0..m-1 in that order: the same bits as m calls of
+// axpy_f32(a[j], x + j * ldx, y, n), with y held in registers across the m rows (attention's
+// P.V: y is read and written once instead of m times).
+void axpy_rows_f32(const float* a, int64_t m, const float* x, int64_t ldx, float* y, int64_t n);
 
 // Dequantize one row of n weights (n a multiple of the block size; for *_ROW dtypes src is the
 // row with its scale) of any matmul_supports() dtype to float; F32 is copied; other dtypes go to
