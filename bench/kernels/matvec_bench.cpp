@@ -12,7 +12,7 @@
 //       "q8row" = the int8 path one row per call (dot_q8, no row tiles: what matvec ran
 //       before the row-tile kernels dot_q8_rows; FRUGAL_BENCH_Q8ROW=1 adds these runs).
 //       "/tiled" = the same matrix repacked into the decode tiles (backend/cpu/repack.h: the
-//       layout `frugal run` etc. use on the CPU unless --no-repack), int8 path, 4-bit formats.
+//       layout `frugal run` etc. use on the CPU unless --no-repack), int8 path, 4-bit formats, Q8_0.
 //       "/hot" variants reuse one copy (cache-resident: the kernels' compute ceiling). Shapes
 //       whose row length is not a whole number of blocks are skipped (576 for the g128 types).
 // After the runs a table prints each matvec's best GB/s over repetitions next to the best read

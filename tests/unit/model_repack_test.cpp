@@ -143,15 +143,16 @@ TEST(ModelRepack, SameLogitsAsRowMajor) {
   expect_q8_close(qa, qb, fa, "Q4_1 file");
 }
 
-// The default model requantized to Q4_0 (so the tied embedding / LM head is 4-bit too), then
-// repacked: the head is repacked once for both views, embedding rows read through the accessor,
-// logits as above.
-TEST(ModelRepack, TiedQ4HeadRepackedOnce) {
+// The default model requantized to `to` (Q4_0 or Q8_0, so the tied embedding / LM head is tiled
+// too), then repacked: the head is repacked once for both views, embedding rows read through the
+// accessor, logits as above.
+void tied_head_repacked_once(DType to, const char* what) {
   Loaded L;
   if (!load_both(&L)) GTEST_SKIP() << "no default model";
+  ASSERT_TRUE(cpu::tile_layout_supported(to));
   ThreadPool pool(2);
   // Requantized from the repacked model: its rows are read through the tile-aware accessor.
-  auto q4 = requantize_model(L.tiled, DType::Q4_0, pool);
+  auto q4 = requantize_model(L.tiled, to, pool);
   ASSERT_TRUE(q4.ok()) << q4.status().to_string();
   {
     const TensorView& src = L.rm.weights.layers[3].w_down;  // row-major Q4_1
@@ -160,7 +161,7 @@ TEST(ModelRepack, TiedQ4HeadRepackedOnce) {
     std::vector<uint8_t> want(dst.row_bytes());
     for (int64_t r : {int64_t{0}, int64_t{6}, src.rows() - 1}) {
       dequantize_row(src.dtype, src.row(r), f.data(), src.cols());
-      quantize_row(DType::Q4_0, f.data(), want.data(), src.cols());
+      quantize_row(to, f.data(), want.data(), src.cols());
       ASSERT_EQ(0, std::memcmp(want.data(), dst.row(r), want.size())) << "row " << r;
     }
   }
@@ -174,7 +175,7 @@ TEST(ModelRepack, TiedQ4HeadRepackedOnce) {
   const int64_t dim = t.config.dim, V = t.config.vocab_size;
   std::vector<float> fa((size_t)dim), fb((size_t)dim);
   for (int64_t tok : {int64_t{0}, int64_t{3}, int64_t{4097}, V - 1}) {
-    dequantize_row(DType::Q4_0, q4->weights.token_embd.row(tok), fa.data(), dim);
+    dequantize_row(to, q4->weights.token_embd.row(tok), fa.data(), dim);
     cpu::dequantize_weight_row(t.weights.token_embd, tok, fb.data());
     ASSERT_EQ(0, std::memcmp(fa.data(), fb.data(), fa.size() * sizeof(float))) << "token " << tok;
   }
@@ -185,7 +186,7 @@ TEST(ModelRepack, TiedQ4HeadRepackedOnce) {
   EXPECT_EQ(pa, pb) << "prefill";
   const std::vector<float> qa = run(*q4, tokens, cpu::ActPrecision::kQ8, &pa);
   const std::vector<float> qb = run(t, tokens, cpu::ActPrecision::kQ8, &pb);
-  expect_q8_close(qa, qb, f32, "Q4_0 requantized, tied 4-bit head");
+  expect_q8_close(qa, qb, f32, what);
   // Once nothing else holds q4's buffers, repacking q4 itself frees each old one (one per tensor).
   t = Model();
   auto rep2 = repack_for_cpu_decode(&*q4);
@@ -193,6 +194,9 @@ TEST(ModelRepack, TiedQ4HeadRepackedOnce) {
   EXPECT_EQ(rep2->tensors, rep->tensors);
   EXPECT_EQ(rep2->freed_buffers, rep2->tensors);
 }
+
+TEST(ModelRepack, TiedQ4HeadRepackedOnce) { tied_head_repacked_once(DType::Q4_0, "Q4_0 requantized, tied 4-bit head"); }
+TEST(ModelRepack, TiedQ8HeadRepackedOnce) { tied_head_repacked_once(DType::Q8_0, "Q8_0 requantized, tied Q8_0 head"); }
 
 // Huge pages without tiles: every matrix (and the tied embedding / LM head once) copied unchanged
 // into one 2 MiB-aligned arena; the same kernels on the same bytes give the same bits on both

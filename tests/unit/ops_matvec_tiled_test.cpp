@@ -1,4 +1,4 @@
-// The tiled 4-bit layout (backend/cpu/repack.h) and its kernels, on every SIMD target this CPU
+// The tiled layout of the 4-bit formats and Q8_0 (backend/cpu/repack.h) and its kernels, on every SIMD target this CPU
 // supports: the layout's bytes, pack / unpack round trips, the row accessors, the int8 path
 // against the float64 reference of the dequantized weights (the bounds of
 // ops_matvec_formats_test.cpp), the same bits for any thread count, the scalar target
@@ -27,8 +27,8 @@ using kern::KernelSet;
 using test::random_vec;
 
 constexpr double kAccumTol = 2e-5;
-const DType kTiledTypes[] = {DType::Q4_0,   DType::Q4_1,    DType::I4_G64,
-                             DType::I4_G64A, DType::I4_G128, DType::I4_G128A};
+const DType kTiledTypes[] = {DType::Q4_0,   DType::Q4_1,    DType::I4_G64,   DType::I4_G64A,
+                             DType::I4_G128, DType::I4_G128A, DType::Q8_0};
 
 bool is_asym(DType t) { return t == DType::Q4_1 || t == DType::I4_G64A || t == DType::I4_G128A; }
 
@@ -108,7 +108,9 @@ TEST(TiledLayout, BytesWhereTheLayoutSaysAndRoundTrips) {
         for (int64_t g = 0; g < ng; ++g) {
           const uint8_t* blk = row + g * geo.block_bytes;
           ASSERT_EQ(0, std::memcmp(tile + 8 * g + 2 * ri, blk, 2)) << "d of row " << r << " group " << g;
-          if (geo.asym) ASSERT_EQ(0, std::memcmp(tile + 8 * ng + 8 * g + 2 * ri, blk + 2, 2));
+          if (geo.asym) {
+            ASSERT_EQ(0, std::memcmp(tile + 8 * ng + 8 * g + 2 * ri, blk + 2, 2));
+          }
           const uint8_t* q = tile + 8 * ng * (geo.asym ? 2 : 1) + g * 4 * geo.qs_bytes;
           for (int e = 0; e < geo.qs_bytes; ++e)
             ASSERT_EQ(q[16 * (e / 4) + 4 * ri + e % 4], blk[(geo.asym ? 4 : 2) + e]) << "qs byte " << e;
@@ -230,12 +232,16 @@ TEST(TiledMatvec, FloatPathAndMatmulBitIdentical) {
 
 // Every nibble 15 (or 0, or mixed) times x at +-127 after quantization: the AVX2 / AVX3 tiles
 // add four vpmaddubsw results in 16 bits (up to 4 * 2 * 15 * 127 = 15240), which must not wrap.
-// d = 1, m = 0: the references are exact.
+// Q8_0: every weight -128 (vpmaddubsw pair sums 2 * 128 * 127 = 32512 with the sign trick; VNNI's
+// w + 128 = 0), 127, -127, 0, and -128 / 127 alternating per byte. d = 1, m = 0: the references
+// are exact.
 TEST(TiledMatvec, ExtremeNibbles) {
   ThreadPool pool(1);
-  const uint8_t patterns[] = {0xFF, 0xF0, 0x0F, 0x00, 0x8F};
   constexpr int64_t kRows = 5;
   for (DType t : kTiledTypes) {
+    const bool q8 = t == DType::Q8_0;
+    const uint8_t patterns[kRows] = {uint8_t(q8 ? 0x80 : 0xFF), uint8_t(q8 ? 0x7F : 0xF0),
+                                     uint8_t(q8 ? 0x81 : 0x0F), 0x00, 0x8F};
     const int64_t g = dtype_info(t).block_elems, bb = dtype_info(t).block_bytes;
     const int64_t hdr = is_asym(t) ? 4 : 2;
     const int64_t n = 3 * g;
@@ -248,6 +254,8 @@ TEST(TiledMatvec, ExtremeNibbles) {
         const uint16_t one = f32_to_fp16(1.0f);
         std::memcpy(row + b * bb, &one, 2);
         std::memset(row + b * bb + hdr, patterns[(size_t)r], (size_t)(bb - hdr));
+        if (q8 && r == 4)
+          for (int64_t i = hdr; i < bb; ++i) row[b * bb + i] = i % 2 == 0 ? 0x80 : 0x7F;
       }
       dequantize_row(t, row, deq.data() + r * n, n);
     }
@@ -285,7 +293,7 @@ TEST(TiledMatvec, ExtremeNibbles) {
 TEST(TiledMatvec, MultiEqualsSeparateMatvecs) {
   std::mt19937 rng(36);
   const int64_t n = 576;
-  const DType types[] = {DType::Q4_1, DType::Q4_1, DType::Q4_0, DType::I4_G64A};
+  const DType types[] = {DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::I4_G64A};
   const int64_t rows[] = {576, 192, 45, 33};
   std::vector<Pair> ps;
   for (int i = 0; i < 4; ++i) ps.push_back(make_pair(types[i], rows[i], n, rng));
@@ -311,12 +319,12 @@ TEST(TiledMatvec, MultiEqualsSeparateMatvecs) {
 TEST(TiledMatvec, UnsupportedTiledDtypeGivesNaN) {
   std::mt19937 rng(35);
   const int64_t n = 64, rows = 8;
-  std::vector<uint8_t> bytes(dtype_row_bytes(DType::Q8_0, n) * rows);
+  ASSERT_FALSE(tile_layout_supported(DType::F32));
   std::vector<float> src = random_vec(n * rows, rng);
-  for (int64_t r = 0; r < rows; ++r)
-    quantize_row(DType::Q8_0, src.data() + r * n, bytes.data() + r * dtype_row_bytes(DType::Q8_0, n), n);
+  std::vector<uint8_t> bytes(src.size() * sizeof(float));
+  std::memcpy(bytes.data(), src.data(), bytes.size());
   TensorView v;
-  v.dtype = DType::Q8_0;
+  v.dtype = DType::F32;
   v.shape = {rows, n};
   v.data = bytes.data();
   v.nbytes = bytes.size();

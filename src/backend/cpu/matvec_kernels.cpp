@@ -14,13 +14,14 @@ const std::vector<KernelSet>& all_kernel_sets() {
   static const std::vector<KernelSet> sets = [] {
     std::vector<KernelSet> v;
     const int64_t usable = hwy::SupportedTargets() & float_kernel_targets() & q8_kernel_targets() &
-                          q4_tile_kernel_targets();
+                          q4_tile_kernel_targets() & q8_0_tile_kernel_targets();
     for (int64_t bits = usable; bits != 0; bits &= bits - 1) {
       const int64_t t = bits & -bits;  // Highway: a lower bit is a better target
       KernelSet ks;
       ks.target = t;
       ks.name = hwy::TargetName(t);
-      if (fill_float_kernels(t, &ks) && fill_q8_kernels(t, &ks) && fill_q4_tile_kernels(t, &ks))
+      if (fill_float_kernels(t, &ks) && fill_q8_kernels(t, &ks) && fill_q4_tile_kernels(t, &ks) &&
+          fill_q8_0_tile_kernels(t, &ks))
         v.push_back(ks);
     }
     return v;

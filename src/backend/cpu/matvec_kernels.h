@@ -34,7 +34,7 @@ struct ActQ8 {
   int64_t nb = 0;
   std::vector<int8_t> q;
   std::vector<float> d, sx;
-  // For the tiled 4-bit kernels (repack.h): q with every 4-byte unit repeated 4 times,
+  // For the tiled kernels (repack.h): q with every 4-byte unit repeated 4 times,
   // q4[16u + 4r + b] = q[4u + b] for r in [0, 4), so one vector load gives the x bytes of the 4
   // rows' lanes of a tile. Filled by expand_act4 (only when a tiled weight is multiplied).
   std::vector<int8_t> q4;
@@ -101,8 +101,10 @@ void matvec_multi_with(const KernelSet& ks, std::span<const MatvecOut> outs, con
 int64_t float_kernel_targets();  // HWY_TARGETS of dot_float_hwy.cpp
 int64_t q8_kernel_targets();     // HWY_TARGETS of dot_q8_hwy.cpp
 int64_t q4_tile_kernel_targets();  // HWY_TARGETS of dot_q4_tiles_hwy.cpp
+int64_t q8_0_tile_kernel_targets();  // HWY_TARGETS of dot_q8_0_tiles_hwy.cpp
 bool fill_float_kernels(int64_t target, KernelSet* ks);
 bool fill_q8_kernels(int64_t target, KernelSet* ks);
 bool fill_q4_tile_kernels(int64_t target, KernelSet* ks);
+bool fill_q8_0_tile_kernels(int64_t target, KernelSet* ks);
 
 }  // namespace frugal::cpu::kern

@@ -1,4 +1,4 @@
-// The tiled 4-bit layout (repack.h): pack / unpack and the row accessors.
+// The tiled decode layout (repack.h): pack / unpack and the row accessors.
 #include "backend/cpu/repack.h"
 
 #include <cstring>
@@ -12,6 +12,7 @@ bool tile_layout_supported(DType t) {
   switch (t) {
     case DType::Q4_0: case DType::Q4_1:
     case DType::I4_G64: case DType::I4_G64A: case DType::I4_G128: case DType::I4_G128A:
+    case DType::Q8_0:
       return true;
     default:
       return false;
@@ -25,7 +26,7 @@ TileGeometry tile_geometry(DType t) {
   g.group = i.block_elems;
   g.block_bytes = i.block_bytes;
   g.asym = t == DType::Q4_1 || t == DType::I4_G64A || t == DType::I4_G128A;
-  g.qs_bytes = g.group / 2;
+  g.qs_bytes = t == DType::Q8_0 ? g.group : g.group / 2;
   return g;
 }
 

@@ -1,8 +1,9 @@
-// The CPU decode layout of the 4-bit block weights (WeightLayout::kTiles4): rows in tiles of
-// kTileRows, each tile's scales contiguous and its nibbles interleaved across the rows, so that
-// the int8-activation tile kernels (dot_q4_tiles_hwy.cpp) load a step's scales and weights for
-// all the tile's rows with one vector load each, with no per-row scale pass. The same bytes as
-// the row-major tensor (a permutation within each tile): no memory cost.
+// The CPU decode layout of the 4-bit block weights and Q8_0 (WeightLayout::kTiles4): rows in
+// tiles of kTileRows, each tile's scales contiguous and its quants interleaved across the rows, so
+// that the int8-activation tile kernels (dot_q4_tiles_hwy.cpp, dot_q8_0_tiles_hwy.cpp) load a
+// step's scales and weights for all the tile's rows with one vector load each, with no per-row
+// scale pass. The same bytes as the row-major tensor (a permutation within each tile): no memory
+// cost.
 //
 // Dtypes: Q4_0, Q4_1, I4_G64, I4_G64A, I4_G128, I4_G128A (groups of G weights, fp16 d, for the
 // asymmetric ones fp16 m, then G/2 bytes qs; H = G/2). A tile of R = 4 rows and ng = cols / G
@@ -12,6 +13,10 @@
 //   Q[ng][4H] bytes  Q[g][16 (e/4) + 4 r + e%4] = qs byte e of row r, group g
 // i.e. per group the rows' qs bytes interleaved in 4-byte units: one 32-bit lane per row, so a
 // vector of 4-byte lanes holds the same 4 qs bytes (8 weights) of the 4 rows in lanes j%4 = r.
+// Q8_0 (blocks of G = 32: fp16 d, then 32 int8 qs) takes the same layout with H = G = 32 qs
+// bytes per row and group (no M): D[ng][4] fp16, then Q[ng][128] with
+// Q[g][16 (e/4) + 4 r + e%4] = qs byte e of row r, group g; the x bytes of a group line up
+// with Q[g] by a plain load of ActQ8::q4 (dot_q8_0_tiles_hwy.cpp).
 // Rows past the last whole tile (rows % 4 of them) stay row-major after the tiles.
 #pragma once
 
@@ -32,7 +37,7 @@ struct TileGeometry {
   int group = 0;       // G: weights per group
   int block_bytes = 0; // bytes of one group of one row (row-major)
   bool asym = false;   // M present
-  int qs_bytes = 0;    // H = G / 2
+  int qs_bytes = 0;    // H: qs bytes of one group of one row (G / 2; Q8_0: G)
 };
 TileGeometry tile_geometry(DType t);
 
