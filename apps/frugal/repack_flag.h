@@ -1,5 +1,5 @@
-// Where CPU inference puts the weights at load (model/repack_model.h): by default the 4-bit
-// matrices are repacked into the decode tiles (the same bytes, faster int8-activation decode) and
+// Where CPU inference puts the weights at load (model/repack_model.h): by default the 4-bit and
+// Q8_0 matrices are repacked into the decode tiles (the same bytes, faster int8-activation decode) and
 // every matrix is copied into one arena on transparent huge pages (a decode step streams every
 // weight once; over 4 KiB pages that stream is bound by page walks). The flags turn each off for
 // A/B runs: --no-repack as llama.cpp's, --no-huge-pages.
@@ -21,8 +21,8 @@ struct PlacementFlags {
 
 inline void add_placement_flags(CLI::App* sub, PlacementFlags* f) {
   sub->add_flag("--no-repack", f->no_repack,
-                "CPU: keep 4-bit weights row-major (no load-time repack into the decode tiles; "
-                "for A/B)");
+                "CPU: keep 4-bit and Q8_0 weights row-major (no load-time repack into the decode "
+                "tiles; for A/B)");
   sub->add_flag("--no-huge-pages", f->no_huge_pages,
                 "CPU: leave the weights where they were loaded (no copy onto transparent huge "
                 "pages; for A/B)");
@@ -41,12 +41,12 @@ inline Status apply_placement(const PlacementFlags& f, Model& m) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
-// One phrase for tables and logs: "4-bit weights repacked into decode tiles, on huge pages".
+// One phrase for tables and logs: "weights repacked into decode tiles, on huge pages".
 inline std::string placement_summary(const PlacementFlags& f) {
-  std::string s = f.no_repack ? "4-bit weights row-major (--no-repack)"
-                              : "4-bit weights repacked into decode tiles";
-  return s + (f.no_huge_pages ? ", weights where loaded (--no-huge-pages)"
-                              : ", weights on huge pages");
+  std::string s = f.no_repack ? "weights row-major (--no-repack)"
+                              : "4-bit / Q8_0 weights repacked into decode tiles";
+  return s + (f.no_huge_pages ? ", where loaded (--no-huge-pages)"
+                              : ", on huge pages");
 }
 
 }  // namespace frugal::cli

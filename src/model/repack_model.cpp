@@ -97,7 +97,6 @@ Result<RepackReport> repack_for_cpu_decode(Model* m, const CpuPlacement& placeme
   uint8_t* base = static_cast<uint8_t*>(arena.get());
 
   const auto maps = file_mappings();
-  std::map<const void*, const void*> moved;  // old data -> new data
   for (const Move& mv : moves) {
     const TensorView& t = *mv.view;
     uint8_t* dst = base + mv.offset;
@@ -111,21 +110,20 @@ Result<RepackReport> repack_for_cpu_decode(Model* m, const CpuPlacement& placeme
       rep.copied_bytes += mv.bytes;
     }
     rep.released_bytes += release_file_pages(t.data, mv.bytes, maps);
-    moved[t.data] = dst;
   }
   // Every view of a moved tensor (tied ones included) now points into the arena.
   for (TensorView* t : views) {
-    auto it = moved.find(t->data);
-    if (it == moved.end()) continue;
-    const bool tile = moves[index.at(t->data)].tile;
-    t->data = it->second;
-    if (tile) t->layout = WeightLayout::kTiles4;
+    auto it = index.find(t->data);
+    if (it == index.end()) continue;
+    const Move& mv = moves[it->second];
+    t->data = base + mv.offset;
+    if (mv.tile) t->layout = WeightLayout::kTiles4;
   }
   m->storage.push_back(std::shared_ptr<const void>(arena, arena.get()));
   // Owned buffers that held exactly a repacked tensor and that nothing else shares: freed.
   std::vector<std::shared_ptr<const void>>& st = m->storage;
   for (size_t i = 0; i < st.size();) {
-    if (st[i].use_count() == 1 && moved.count(st[i].get()) > 0) {
+    if (st[i].use_count() == 1 && index.count(st[i].get()) > 0) {
       st.erase(st.begin() + (std::ptrdiff_t)i);
       ++rep.freed_buffers;
     } else {

@@ -1,12 +1,12 @@
-// Load-time placement of a model's weights for CPU inference: the 4-bit ones repacked into the
-// CPU decode layout (backend/cpu/repack.h, WeightLayout::kTiles4), all matrices on huge pages.
+// Load-time placement of a model's weights for CPU inference: the 4-bit and Q8_0 ones repacked
+// into the CPU decode layout (backend/cpu/repack.h, WeightLayout::kTiles4), all matrices on huge pages.
 // Opt-in per load, for CPU inference only (the GPU upload and the
 // quantize / export tools read row-major weights; they also read tiled ones correctly, through
 // cpu::dequantize_weight_row, but have no use for the layout).
 //
 // Every matrix whose dtype has the tiled layout and at least 4 rows is copied, in the tiled order
 // (the same number of bytes), into one owned arena; with `huge_pages` every other matrix (the
-// 8-bit, float and FP8 ones, the LM head) is copied there too, unchanged, and the arena is
+// I8_ROW, float and FP8 ones, the LM head) is copied there too, unchanged, and the arena is
 // 2 MiB-aligned and advised MADV_HUGEPAGE (base/huge_pages.h: a decode step streams every weight
 // once, and over 4 KiB pages that stream is bound by page walks). The token embedding moves only
 // when it is also the LM head (otherwise one row per token is read). Views sharing the same data
@@ -25,7 +25,7 @@
 namespace frugal {
 
 struct CpuPlacement {
-  bool tiles = true;       // 4-bit matrices into the decode tiles (--no-repack: false)
+  bool tiles = true;       // 4-bit / Q8_0 matrices into the decode tiles (--no-repack: false)
   bool huge_pages = true;  // every matrix into a huge-page arena (--no-huge-pages: false)
 };
 

@@ -153,14 +153,14 @@ Result<HostProbeResult> probe_host(const HostProbeParams& params) {
   if (slice == 0) return InvalidArgument("host probe buffer too small for the thread count");
   const size_t used = slice * (size_t)threads;
 
-  // On huge pages when asked (base/huge_pages.h): the same pages the CPU weights are placed on.
-  const std::shared_ptr<void> src_buf = allocate_stream_buffer(used, params.huge_pages);
-  const std::shared_ptr<void> dst_buf =
-      params.measure_copy ? allocate_stream_buffer(used, params.huge_pages) : nullptr;
-  uint8_t* src = static_cast<uint8_t*>(src_buf.get());
+  // The read loop is ReadProbe's (huge pages, the fastest loop measured); the copy reads its
+  // buffer into a second one on huge pages.
+  FRUGAL_ASSIGN_OR_RETURN(ReadProbe rp, ReadProbe::create(used));
+  FRUGAL_ASSIGN_OR_RETURN(const double read_gbs, rp.measure(threads, repeats));
+  const std::shared_ptr<void> dst_buf = allocate_stream_buffer(used, true);
+  if (!dst_buf) return ResourceExhausted("host probe: cannot allocate " + std::to_string(used >> 20) + " MiB");
+  const uint8_t* src = rp.data();
   uint8_t* dst = static_cast<uint8_t*>(dst_buf.get());
-  if (!src || (params.measure_copy && !dst))
-    return ResourceExhausted("host probe: cannot allocate 2 x " + std::to_string(used >> 20) + " MiB");
 
   ThreadPool pool(threads);
   auto each = [&](const std::function<void(size_t)>& fn) {
@@ -168,31 +168,18 @@ Result<HostProbeResult> probe_host(const HostProbeParams& params) {
       for (int64_t i = b; i < e; ++i) fn((size_t)i);
     });
   };
-  // First touch from the thread that will use the slice (NUMA placement), distinct values.
-  each([&](size_t t) {
-    std::memset(src + t * slice, (int)(t + 1), slice);
-    if (dst) std::memset(dst + t * slice, 0, slice);
-  });
+  // First touch from the thread that will use the slice.
+  each([&](size_t t) { std::memset(dst + t * slice, 0, slice); });
 
   HostProbeResult r;
   r.threads = threads;
   r.buffer_bytes = used;
-  std::vector<uint64_t> sums(threads);
+  r.read_gbs = read_gbs;
   for (int rep = 0; rep < repeats; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    each([&](size_t t) { sums[t] += read_sum(src + t * slice, slice); });
-    const double tr = seconds_since(t0);
-    r.read_gbs = std::max(r.read_gbs, (double)used / tr / 1e9);
-
-    if (!dst) continue;
-    t0 = std::chrono::steady_clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
     each([&](size_t t) { std::memcpy(dst + t * slice, src + t * slice, slice); });
-    const double tc = seconds_since(t0);
-    r.copy_gbs = std::max(r.copy_gbs, 2.0 * (double)used / tc / 1e9);
+    r.copy_gbs = std::max(r.copy_gbs, 2.0 * (double)used / seconds_since(t0) / 1e9);
   }
-  volatile uint64_t keep = 0;
-  for (uint64_t s : sums) keep = keep + s;
-  (void)keep;
 
   if (params.measure_flops) {
     std::vector<float> sink(threads);

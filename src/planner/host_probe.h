@@ -15,10 +15,6 @@ struct HostProbeParams {
   int threads = 0;                        // 0: hardware_concurrency
   int repeats = 3;                        // best of
   bool measure_flops = true;
-  bool measure_copy = true;   // false: read only (copy_gbs 0, one buffer)
-  // Buffers on transparent huge pages (base/huge_pages.h), as the CPU weights are placed: over
-  // 4 KiB pages a stream is bound by page walks on a VM (dev VM: ~8 vs ~15 GB/s, one thread).
-  bool huge_pages = true;
 };
 
 struct HostProbeResult {
@@ -30,7 +26,9 @@ struct HostProbeResult {
   size_t buffer_bytes = 0;
 };
 
-// Allocates the buffers, touches them, then times the loops. ResourceExhausted if the buffers
+// Allocates the buffers (on transparent huge pages, as the CPU weights are placed: over 4 KiB
+// pages a stream is bound by page walks on a VM; base/huge_pages.h), touches them, then times
+// the loops (the read one is ReadProbe's). ResourceExhausted if the buffers
 // cannot be allocated; InvalidArgument for a buffer under 1 MiB.
 Result<HostProbeResult> probe_host(const HostProbeParams& params);
 
@@ -44,6 +42,7 @@ class ReadProbe {
   // Best of `repeats` reads of the buffer by `threads` threads (equal 4 KiB-aligned slices), GB/s.
   Result<double> measure(int threads, int repeats = 3) const;
   size_t bytes() const { return bytes_; }
+  const uint8_t* data() const { return static_cast<const uint8_t*>(buf_.get()); }
 
  private:
   std::shared_ptr<void> buf_;
