@@ -1,8 +1,9 @@
 // Memory for long sequential streams (weights, bandwidth probes) on transparent huge pages.
 //
 // On this project's machines a stream over 4 KiB pages is bound by page walks, not by DRAM: one
-// thread reads ~7-9 GB/s over 4 KiB pages and ~15 GB/s over 2 MiB pages of the same buffer (the
-// dev VM, 2026-11-30; a VM's nested page walks are expensive). So the CPU weights and the probe
+// thread read 6.5-11.4 GB/s over 4 KiB pages and 13.6-15.6 GB/s over 2 MiB pages of the same
+// buffer (the dev VM, 2026-11-30, bench/read_pages_bench.cpp; a VM's nested page walks are
+// expensive, and how expensive moves with the host's load). So the CPU weights and the probe
 // that measures the roofline's bandwidth both live on huge pages where the kernel allows it.
 //
 // The advice is best effort: with THP "never" (or a kernel without it) the buffer is an ordinary

@@ -41,10 +41,12 @@ uint64_t read_sum_scalar(const uint8_t* p, size_t n) {
 
 #if defined(__x86_64__)
 // The same sum with 256-bit loads, 128 bytes per step, and a T0 prefetch 1 KiB ahead: the
-// fastest read loop measured on the dev VM (2026-11-30, 1 GiB on huge pages, GB/s at 1 / 2
-// threads: the scalar loop 13.4-14.2 / 27.1-28.6, 256-bit loads 14.7-15.3 / 29.5-30.7, plus the
-// prefetch 1 KiB ahead 15.4-15.6 / 31.2-31.7; 4 KiB ahead 11-13 / 20-25). The roofline's
-// bandwidth must be the best the machine delivers, or a kernel's ratio to it flatters.
+// fastest read loop measured on the dev VM in both builds (bench/read_pages_bench.cpp, 1 GiB on
+// huge pages, GB/s at 1 / 2 threads, 2026-11-30): -march=native 16.2-16.8 / 31.9-32.1, where the
+// compiler-vectorised word loop matches it (16.2-16.6 / 31.3-31.9) and plain 256-bit loads do not
+// (13.6-14.2 / 27.5-28.1); in a baseline x86-64 build the word loop read 13.4-14.2 / 27.1-28.6
+// against 15.4-15.6 / 31.2-31.7. The roofline's bandwidth must be the best the machine delivers,
+// or a kernel's ratio to it flatters.
 __attribute__((target("avx2"))) uint64_t read_sum_avx2(const uint8_t* p, size_t n) {
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   size_t i = 0;
