@@ -77,22 +77,10 @@ HWY_INLINE const float* GroupSums(const ActQ8& xa, int64_t ng) {
 }
 
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-// Prefetch distance in tiles (the same offset in a later tile), as the row-major tiles measured:
-// 2 for G = 32, 1 for G >= 64. Fixed byte distances measured no different (2026-11-30 dev VM,
-// CPU-time GB/s, AVX3_DL 1 thread: in cache 512x4096 / 1536x576 within +-5% for 512-4096 bytes;
-// from DRAM 4096x4096 1 and 2 threads at 95-110% of the same run's read bandwidth for tiles,
-// 1024 and 2048 bytes alike).
-template <int G>
-constexpr int kPrefetchTiles = G == 32 ? 2 : 1;
-
-// Into L2 (T1), not L1: a T0 prefetch holds one of the core's few L1 fill buffers until its line
-// arrives, which caps the lines in flight; the L2 has more. Measured with the weights on huge
-// pages (2026-11-30 session 6, dev VM, 14336x4096 from DRAM, GB/s over the same run's read
-// bandwidth, T0 -> T1): AVX2 1 thread I4_G128 51-64% -> 76-78%, Q4_0 69-72% -> 83-84%;
-// 2 threads I4_G128 49% -> 68-72%, Q4_0 66% -> 75-80%; AVX3_DL 1 thread I4_G128 68% -> 84%,
-// 2 threads 72% -> 78%. NTA: 39-47%; no software prefetch: 47-63%. (Q8_0's row tiles measured
-// no gain from T1 and keep T0, dot_q8_hwy.cpp.)
-HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1); }
+// Software prefetch: PrefetchStreamLine (kernel_common-inl.h) on every Q line, T0 1 KiB and T1
+// 3 KiB ahead in the tiles' one linear stream (which covers the next tile's D and M too). It
+// replaced a T1 prefetch at the same offset 1 (G >= 64) or 2 (G = 32) tiles ahead, which had
+// beaten T0 at that distance (session 6: AVX2 1 thread I4_G128 51-64% -> 76-78% of read).
 
 // The per-tile scale pass (see the top): s[4g + r] = d(r, g) * dx4[4g + r] (dx4 = x's block
 // scales repeated 4 times; nullptr: s = d), off[r] = sum_g m(r, g) * sxg4[4g + r].
@@ -141,15 +129,6 @@ HWY_INLINE TileTables MakeTables(const ActQ8& xa, int64_t ng, const float* sxg) 
   return {G == 32 ? dx4 : nullptr, sxg4, sxg4 + 4 * ng};
 }
 
-// Prefetches the tile's D (and M) lines of groups [g, g + 8) at distance pf: one line per 8
-// groups.
-template <bool kAsym>
-HWY_INLINE void PrefetchScales(const uint8_t* d, const uint8_t* m, int64_t g, size_t pf) {
-  if ((g & 7) == 0) {
-    Prefetch(d + 8 * g + pf);
-    if (kAsym) Prefetch(m + 8 * g + pf);
-  }
-}
 #endif
 
 #if HWY_TARGET == HWY_AVX2
@@ -159,7 +138,7 @@ HWY_INLINE void PrefetchScales(const uint8_t* d, const uint8_t* m, int64_t g, si
 HWY_INLINE __m256i Ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 template <int G, bool kAsym>
-HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* HWY_RESTRICT xe,
+HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, const int8_t* HWY_RESTRICT xe,
                         const float* HWY_RESTRICT dx, const TileTables& tt, float* HWY_RESTRICT y) {
   constexpr int kQ = 2 * G;  // Q bytes per group (4 rows x G/2)
   const Tile<G, kAsym> t(tp, ng);
@@ -172,8 +151,7 @@ HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* 
   __m256 acc = _mm256_setzero_ps();
   for (int64_t g = 0; g < ng; ++g) {
     const uint8_t* q = t.q + g * kQ;
-    PrefetchScales<kAsym>(t.d, t.m, g, pf);
-    for (int b = 0; b < kQ; b += 64) Prefetch(q + b + pf);
+    for (int b = 0; b < kQ; b += 64) PrefetchStreamLine(q + b);
     __m256 tsum;
     if constexpr (G == 32) {
       // 64 bytes: loads 0 / 1 hold qs bytes 0-7 / 8-15 of the rows: low nibbles elements 0-7 /
@@ -229,7 +207,7 @@ HWY_INLINE __m512i Dot2(__m512i a, __m512i x, __m512i b, __m512i y) {
 }
 
 template <int G, bool kAsym>
-HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* HWY_RESTRICT xe,
+HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, const int8_t* HWY_RESTRICT xe,
                         const float* HWY_RESTRICT dx, const TileTables& tt, float* HWY_RESTRICT y) {
   constexpr int kQ = 2 * G;
   const Tile<G, kAsym> t(tp, ng);
@@ -241,8 +219,7 @@ HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* 
   __m512 acc = _mm512_setzero_ps();
   for (int64_t g = 0; g < ng; ++g) {
     const uint8_t* q = t.q + g * kQ;
-    PrefetchScales<kAsym>(t.d, t.m, g, pf);
-    for (int b = 0; b < kQ; b += 64) Prefetch(q + b + pf);
+    for (int b = 0; b < kQ; b += 64) PrefetchStreamLine(q + b);
     __m512 tsum;
     if constexpr (G == 32) {
       // 64 bytes: low nibbles elements 0-15, high nibbles 16-31 of the 4 rows.
@@ -280,7 +257,7 @@ HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* 
 HWY_INLINE float F16At(const uint8_t* p) { return HalfToFloat(LoadU16(p)); }
 
 template <int G, bool kAsym>
-HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t /*pf*/, const int8_t* /*xe*/,
+HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, const int8_t* /*xe*/,
                         const float* /*dx*/, const float* /*sxg*/, float* y, const ActQ8& xa) {
   constexpr int kQ = 2 * G;
   const Tile<G, kAsym> t(tp, ng);
@@ -318,13 +295,12 @@ void DotQ4TilesQ8(const void* tiles, size_t rb, int64_t ntiles, const ActQ8& xa,
   const int64_t ng = n / G;
   const size_t tile_bytes = (size_t)kTileRows * rb;
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  const size_t pf = (size_t)kPrefetchTiles<G> * tile_bytes;
   const TileTables tt = MakeTables<G>(xa, ng, GroupSums<G>(xa, ng));
   for (int64_t i = 0; i < ntiles; ++i)
-    TileDot<G, kAsym>(base + i * tile_bytes, ng, pf, xa.q4.data(), xa.d.data(), tt, y + kTileRows * i);
+    TileDot<G, kAsym>(base + i * tile_bytes, ng, xa.q4.data(), xa.d.data(), tt, y + kTileRows * i);
 #else
   for (int64_t i = 0; i < ntiles; ++i)
-    TileDot<G, kAsym>(base + i * tile_bytes, ng, 0, nullptr, nullptr, nullptr, y + kTileRows * i, xa);
+    TileDot<G, kAsym>(base + i * tile_bytes, ng, nullptr, nullptr, nullptr, y + kTileRows * i, xa);
 #endif
 }
 

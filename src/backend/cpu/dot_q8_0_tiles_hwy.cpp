@@ -70,28 +70,14 @@ HWY_INLINE Q8Tables MakeQ8Tables(const ActQ8& xa, int64_t ng) {
   return {dx4.data(), corr.data()};
 }
 
-// Software prefetch into L2 (T1) at the row tiles' distance, ~16 KiB ahead: 1 tile when a tile
-// is >= 16 KiB (4096-wide rows: 17 KiB), else 2 (PrefetchDistanceQ8_0, dot_q8_hwy.cpp). Measured
-// 2026-11-30 (dev VM, shared: other builds running; frugal_bench_kernels, weights from DRAM,
-// GB/s, alternating runs): T0 instead of T1: AVX2 2 threads 14336x4096 18.0-18.8 vs 21.1-22.1,
-// 8192x2048 18.5-18.9 vs 20.3-22.7; AVX2 1 thread 14336x4096 9.5-9.7 vs 12.0-12.3, 1536x576
-// 10.3 vs 12.9; AVX3_DL 2 threads 14336x4096 23.0-23.9 vs 24.5-25.9, 8192x2048 23.4-23.5 vs
-// 24.6-25.3. Distance (AVX2, T1, 2 threads, 14336x4096 / 8192x2048): 1 tile 22.3-22.6 /
-// 21.6-22.5, 2 tiles 22.5-22.6 / 21.7-21.9, 8 KiB 22.0-22.6 / 21.7-22.2, 16 KiB 21.7-22.9 /
-// 21.2-22.0, 32 KiB 21.7-22.0 / 20.9-21.6: all within the noise; 1 thread 1536x576 (a 2.4 KiB
-// tile: 2 tiles = 4.9 KiB) 12.9 at 2 tiles, 12.7-13.0 at 8 or 16 KiB. Kept the row tiles' rule.
-// In cache (AVX2, 1 thread, CPU time) T0 wins only where the matrix fits the 2 MiB L2: 1536x576
-// 49.3-50.4 vs 43.1-44.6 GB/s, but 512x4096 (2.2 MiB, from L3) 28.1-29.2 vs 30.5-31.1; decode
-// streams its weights from L3 or DRAM, so T1. End to end (the lead, quiet VM, AVX2, 2 threads,
-// `frugal bench --dummy llama-3.2-1b --dummy-layers 8 --formats q8_0 -p 0 -n 48`, alternating):
-// T1 28.1 / 29.1 tok/s vs T0 23.4 / 24.0; 1 / 2 / 4 tiles ahead 27.8-28.1 / 27.7-27.9 / 27.5-28.1.
-HWY_INLINE void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1); }
-
-// The group's 2 Q lines and, every 8 groups, the tile's D line of groups [g, g + 8), pf ahead.
-HWY_INLINE void PrefetchGroup(const uint8_t* d, const uint8_t* q, int64_t g, size_t pf) {
-  Prefetch(q + pf);
-  Prefetch(q + 64 + pf);
-  if ((g & 7) == 0) Prefetch(d + 8 * g + pf);
+// The group's 2 Q lines: PrefetchStreamLine (kernel_common-inl.h). The T1 prefetch one tile
+// (~16 KiB) ahead that it replaced had beaten T0 at that distance by 15-25% (session 6); at
+// 1 and 3 KiB both together win. End to end (the lead, quiet VM, AVX2, 2 threads, `frugal bench
+// --dummy llama-3.2-1b --dummy-layers 8 --formats q8_0 -p 0 -n 48 --reps 3`, alternating runs):
+// 29.6 / 30.5 tok/s (0.76 / 0.78 of the roofline) before, 33.1 / 33.3 (0.84 / 0.84) after.
+HWY_INLINE void PrefetchGroup(const uint8_t* q) {
+  PrefetchStreamLine(q);
+  PrefetchStreamLine(q + 64);
 }
 #endif
 
@@ -113,15 +99,15 @@ HWY_INLINE __m256i GroupSum(const uint8_t* q, const int8_t* e) {
   return s;
 }
 
-HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* HWY_RESTRICT xe,
-                        const Q8Tables& tb, float* HWY_RESTRICT y) {
+HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, const int8_t* HWY_RESTRICT xe, const Q8Tables& tb,
+                        float* HWY_RESTRICT y) {
   const uint8_t* d = tp;
   const uint8_t* q = tp + 8 * ng;
   __m256 acc = _mm256_setzero_ps();
   int64_t g = 0;
   for (; g + 2 <= ng; g += 2) {
-    PrefetchGroup(d, q + kQ8GroupQ * g, g, pf);
-    PrefetchGroup(d, q + kQ8GroupQ * (g + 1), g + 1, pf);
+    PrefetchGroup(q + kQ8GroupQ * g);
+    PrefetchGroup(q + kQ8GroupQ * (g + 1));
     const __m256i a = GroupSum(q + kQ8GroupQ * g, xe + kQ8GroupQ * g);
     const __m256i b = GroupSum(q + kQ8GroupQ * (g + 1), xe + kQ8GroupQ * (g + 1));
     // [a0 + a1 | b0 + b1]: rows 0-3 of group g, then of group g + 1.
@@ -172,15 +158,15 @@ HWY_INLINE __m512i Fold4(__m512i a, __m512i b, __m512i c, __m512i d) {
   return _mm512_add_epi32(_mm512_shuffle_i32x4(ab, cd, 0x88), _mm512_shuffle_i32x4(ab, cd, 0xDD));
 }
 
-HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, size_t pf, const int8_t* HWY_RESTRICT xe,
-                        const Q8Tables& tb, float* HWY_RESTRICT y) {
+HWY_INLINE void TileDot(const uint8_t* tp, int64_t ng, const int8_t* HWY_RESTRICT xe, const Q8Tables& tb,
+                        float* HWY_RESTRICT y) {
   const uint8_t* d = tp;
   const uint8_t* q = tp + 8 * ng;
   __m512 acc = _mm512_setzero_ps();
   auto sum = [&](int64_t g) { return GroupSum(q + kQ8GroupQ * g, xe + kQ8GroupQ * g, tb.corr + g); };
   int64_t g = 0;
   for (; g + 4 <= ng; g += 4) {
-    for (int j = 0; j < 4; ++j) PrefetchGroup(d, q + kQ8GroupQ * (g + j), g + j, pf);
+    for (int j = 0; j < 4; ++j) PrefetchGroup(q + kQ8GroupQ * (g + j));
     const __m512i s = Fold4(sum(g), sum(g + 1), sum(g + 2), sum(g + 3));
     const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 8 * g))),
                                     _mm512_loadu_ps(tb.dx4 + 4 * g));
@@ -226,10 +212,8 @@ void DotQ8_0TilesQ8(const void* tiles, size_t rb, int64_t ntiles, const ActQ8& x
   const int64_t ng = n / kQ8Group;
   const size_t tile_bytes = (size_t)kTileRows * rb;
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  const size_t pf = tile_bytes * (tile_bytes >= 16384 ? 1 : 2);  // ~16 KiB: see Prefetch
   const Q8Tables tb = MakeQ8Tables(xa, ng);
-  for (int64_t i = 0; i < ntiles; ++i)
-    TileDot(base + i * tile_bytes, ng, pf, xa.q4.data(), tb, y + kTileRows * i);
+  for (int64_t i = 0; i < ntiles; ++i) TileDot(base + i * tile_bytes, ng, xa.q4.data(), tb, y + kTileRows * i);
 #else
   for (int64_t i = 0; i < ntiles; ++i) TileDotScalar(base + i * tile_bytes, ng, xa, y + kTileRows * i);
 #endif
