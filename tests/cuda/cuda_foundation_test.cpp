@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/cublas_lib.h"
 #include "cuda_test_util.h"
 
 namespace frugal::cuda {
@@ -24,6 +25,22 @@ TEST(CudaFoundation, FailedCallBecomesStatusWithCallFileLine) {
   EXPECT_NE(m.find("cuda_foundation_test.cpp:" + std::to_string(g_line)), std::string::npos) << m;
   EXPECT_NE(m.find("cudaError"), std::string::npos) << m;  // the error's name
   (void)cudaGetLastError();
+}
+
+// cuBLAS is opened at run time, not linked (cublas_lib.h); opening and resolving needs no GPU.
+TEST(CudaFoundation, CublasOpensWithEveryEntryPoint) {
+  const Result<const CublasLib*> lib = cublas_lib();
+  ASSERT_TRUE(lib.ok()) << lib.status().to_string();
+  const CublasLib& l = **lib;
+  EXPECT_NE(l.create, nullptr);
+  EXPECT_NE(l.destroy, nullptr);
+  EXPECT_NE(l.set_stream, nullptr);
+  EXPECT_NE(l.set_workspace, nullptr);
+  EXPECT_NE(l.gemm_ex, nullptr);
+  ASSERT_NE(l.status_string, nullptr);
+  EXPECT_NE(std::string(l.status_string(CUBLAS_STATUS_NOT_INITIALIZED)).find("not initialized"),
+            std::string::npos);
+  EXPECT_EQ(*cublas_lib(), &l);  // opened once
 }
 
 TEST(CudaFoundation, StatusCodeMapping) {

@@ -1,11 +1,10 @@
 #include "model/cuda/bench_measure.h"
 
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <chrono>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/cublas_lib.h"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/model_ops.cuh"
 
@@ -40,9 +39,10 @@ struct EventPair {
 };
 
 struct Cublas {
+  const CublasLib* lib = nullptr;
   cublasHandle_t h = nullptr;
   ~Cublas() {
-    if (h) (void)cublasDestroy(h);
+    if (h) (void)lib->destroy(h);
   }
 };
 
@@ -71,8 +71,9 @@ Result<Ceilings> measure_ceilings(cudaStream_t s, bool with_gemm) {
 
   const int n = 8192;
   Cublas cb;
-  if (cublasCreate(&cb.h) != CUBLAS_STATUS_SUCCESS) return Internal("cublasCreate failed");
-  if (cublasSetStream(cb.h, s) != CUBLAS_STATUS_SUCCESS) return Internal("cublasSetStream failed");
+  FRUGAL_ASSIGN_OR_RETURN(cb.lib, cublas_lib());
+  if (cb.lib->create(&cb.h) != CUBLAS_STATUS_SUCCESS) return Internal("cublasCreate failed");
+  if (cb.lib->set_stream(cb.h, s) != CUBLAS_STATUS_SUCCESS) return Internal("cublasSetStream failed");
   // two bf16 operands of n*n (1 GiB, in the first copy buffer), float n*n result in the second
   const uint16_t* A = a.as<uint16_t>();
   const uint16_t* B = a.as<uint16_t>() + (size_t)n * n;
@@ -82,9 +83,9 @@ Result<Ceilings> measure_ceilings(cudaStream_t s, bool with_gemm) {
   for (int rep = 0; rep < 4; ++rep) {
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev.a, s));
     for (int i = 0; i < 5; ++i)
-      if (cublasGemmEx(cb.h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, A, CUDA_R_16BF, n, B,
-                       CUDA_R_16BF, n, &beta, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
-                       CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+      if (cb.lib->gemm_ex(cb.h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, A, CUDA_R_16BF, n, B,
+                          CUDA_R_16BF, n, &beta, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                          CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
         return Internal("cublasGemmEx failed");
     FRUGAL_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev.b, s));
     FRUGAL_ASSIGN_OR_RETURN(const double ms, ev.ms());
