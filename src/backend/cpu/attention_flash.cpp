@@ -56,15 +56,14 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
           const int r = r0 + g;
           float* sr = s + (int64_t)r * BK;
           float* ar = acc + (int64_t)r * D;
-          float mx = m[r];
-          for (int j = 0; j < nv; ++j) mx = std::max(mx, sr[j] *= scale);
+          const float mx = simd::scale_max_f32(sr, nv, scale, m[r]);
           if (mx > m[r]) {  // rescale what was accumulated under the old max
             const float corr = std::exp(m[r] - mx);
             l[r] *= corr;
             simd::scale_f32(corr, ar, D);
             m[r] = mx;
           }
-          for (int j = 0; j < nv; ++j) l[r] += sr[j] = std::exp(sr[j] - mx);
+          l[r] += simd::exp_shift_sum_f32(sr, nv, mx);
           simd::axpy_rows_f32(sr, nv, vt, D, ar, D);  // ar += P[r, :nv] . V
         }
       }

@@ -100,15 +100,14 @@ Status attention_paged_decode(const PagedKvView& kv, int n_heads, int64_t n_kv, 
       simd::dot_tile(dt);
       for (int g = 0; g < G; ++g) {
         float* sg = s + g * kTile;
-        float mx = m[g];
-        for (int j = 0; j < nt; ++j) mx = std::max(mx, sg[j] *= scale);
+        const float mx = simd::scale_max_f32(sg, nt, scale, m[g]);
         if (mx > m[g]) {
           const float corr = std::exp(m[g] - mx);  // 0 on the first tile
           l[g] *= corr;
           simd::scale_f32(corr, acc + (int64_t)g * D, D);
           m[g] = mx;
         }
-        for (int j = 0; j < nt; ++j) l[g] += sg[j] = std::exp(sg[j] - mx);
+        l[g] += simd::exp_shift_sum_f32(sg, nt, mx);
       }
       kv_load_rows(kv, true, h, t0, nt, vt);
       for (int g = 0; g < G; ++g)  // acc[g] += P[g, :nt] . V (each element summed in j order)

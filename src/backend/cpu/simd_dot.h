@@ -23,6 +23,14 @@ void scale_f32(float a, float* y, int64_t n);
 // P.V: y is read and written once instead of m times).
 void axpy_rows_f32(const float* a, int64_t m, const float* x, int64_t ldx, float* y, int64_t n);
 
+// Vectorized exponentials (exp_hwy.cpp: Highway's Exp, <= 1 ulp, run-time SIMD target).
+// x[i] *= scale; returns max(m, max_i x[i]).
+float scale_max_f32(float* x, int64_t n, float scale, float m);
+// x[i] = exp(x[i] - shift); returns sum_i x[i] (vector partial sums: not the sequential order).
+float exp_shift_sum_f32(float* x, int64_t n, float shift);
+// out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i]; out may alias.
+void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n);
+
 // Dequantize one row of n weights (n a multiple of the block size; for *_ROW dtypes src is the
 // row with its scale) of any matmul_supports() dtype to float; F32 is copied; other dtypes go to
 // the scalar dequantize_row. Bit-identical to dequantize_row (quant/ggml_blocks.h): d*q is exact
