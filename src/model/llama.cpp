@@ -73,14 +73,20 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     else if (n == 1) cpu::matvec(W, in, out, pool_, decode_act_);
     else cpu::matmul(W, in, n, out, pool_, prefill_act_.for_batch(n));
   };
-  // Linears reading the same input (q/k/v, gate/up): in decode one matvec_multi (the input is
-  // quantized once and the pool gets one hand-off), else one mm each.
+  // Linears reading the same input (q/k/v, gate/up): one matvec_multi in decode (the input is
+  // quantized once and the pool gets one hand-off), one matmul_multi in prefill (the input is
+  // quantized once for the int8 GEMM); one mm each for W8A8's per-token path.
   auto mm_shared = [&](const float* in, std::initializer_list<cpu::MatvecOut> outs) {
-    bool multi = n == 1;
+    bool multi = true;
     for (const cpu::MatvecOut& o : outs)
       multi = multi && !(i8_token_act_ && o.W->dtype == DType::I8_ROW);
-    if (multi) return cpu::matvec_multi({outs.begin(), outs.size()}, in, pool_, decode_act_);
-    for (const cpu::MatvecOut& o : outs) mm(*o.W, in, o.y);
+    if (!multi) {
+      for (const cpu::MatvecOut& o : outs) mm(*o.W, in, o.y);
+    } else if (n == 1) {
+      cpu::matvec_multi({outs.begin(), outs.size()}, in, pool_, decode_act_);
+    } else {
+      cpu::matmul_multi({outs.begin(), outs.size()}, in, n, pool_, prefill_act_.for_batch(n));
+    }
   };
 
   // Per-token element-wise work (norms, RoPE, SwiGLU, residuals): split over the pool for a

@@ -246,5 +246,40 @@ TEST(OpsGemmQ8, MatmulPicksTheInt8GemmWhereItWins) {
   }
 }
 
+// matmul_multi (q/k/v, gate/up in prefill: the input quantized once) gives bit for bit what one
+// matmul per matrix gives, for every pair of formats (int8 GEMM for both, float for one or
+// both) and both precisions; n_tokens == 1 is matvec_multi; a matrix of another width gets NaN
+// on the shared path, as matmul_q8_quantized rejects it.
+TEST(OpsGemmQ8, MatmulMultiEqualsOneMatmulEach) {
+  std::mt19937 rng(18);
+  ThreadPool pool(2);
+  const int64_t cols = 256, n_tok = 7;
+  const std::vector<float> X = random_vec(n_tok * cols, rng);
+  for (DType a : kTypes)
+    for (DType b : {DType::Q4_0, DType::Q8_0, DType::I4_G128, DType::F16})
+      for (ActPrecision act : {ActPrecision::kQ8, ActPrecision::kF32}) {
+        test::QuantWeights wa = make_weights(a, 19, cols, rng), wb = make_weights(b, 40, cols, rng);
+        for (int64_t n : {n_tok, int64_t{1}}) {
+          std::vector<float> ya((size_t)(19 * n)), yb((size_t)(40 * n));
+          std::vector<float> wa_y(ya.size()), wb_y(yb.size());
+          const MatvecOut outs[] = {{&wa.view, ya.data()}, {&wb.view, yb.data()}};
+          matmul_multi(outs, X.data(), n, pool, act);
+          matmul(wa.view, X.data(), n, wa_y.data(), pool, act);
+          matmul(wb.view, X.data(), n, wb_y.data(), pool, act);
+          EXPECT_EQ(std::memcmp(ya.data(), wa_y.data(), ya.size() * sizeof(float)), 0)
+              << dtype_name(a) << " + " << dtype_name(b) << " n " << n;
+          EXPECT_EQ(std::memcmp(yb.data(), wb_y.data(), yb.size() * sizeof(float)), 0)
+              << dtype_name(a) << " + " << dtype_name(b) << " n " << n;
+        }
+      }
+  const GemmQ8Set& best = kern::best_gemm_q8_set();
+  kern::ActQ8Batch xb;
+  kern::quantize_tokens(best, X.data(), n_tok, cols, &xb, pool);
+  test::QuantWeights wide = make_weights(DType::Q4_0, 8, 2 * cols, rng);
+  std::vector<float> y((size_t)(8 * n_tok));
+  kern::matmul_q8_quantized(best, wide.view, xb, y.data(), pool);
+  for (float v : y) ASSERT_TRUE(std::isnan(v));
+}
+
 }  // namespace
 }  // namespace frugal::cpu

@@ -123,5 +123,9 @@ void quantize_tokens(const GemmQ8Set& ks, const float* X, int64_t n_tokens, int6
 // (else Y is NaN). Bit-identical for any thread count.
 void matmul_q8_with(const GemmQ8Set& ks, const TensorView& W, const float* X, int64_t n_tokens,
                     float* Y, ThreadPool& pool);
+// The same on tokens quantize_tokens(ks, ...) already quantized (several matrices reading one
+// input: q/k/v, gate/up). xb.nb must be W's column count in blocks (else Y is NaN).
+void matmul_q8_quantized(const GemmQ8Set& ks, const TensorView& W, const ActQ8Batch& xb, float* Y,
+                         ThreadPool& pool);
 
 }  // namespace frugal::cpu::kern

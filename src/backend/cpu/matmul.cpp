@@ -98,4 +98,24 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
   });
 }
 
+void matmul_multi(std::span<const MatvecOut> outs, const float* X, int64_t n_tokens,
+                  ThreadPool& pool, ActPrecision act) {
+  if (n_tokens <= 0 || outs.empty()) return;
+  if (n_tokens == 1) return matvec_multi(outs, X, pool, act);
+  if (act == ActPrecision::kQ8) {
+    const kern::GemmQ8Set& q8 = kern::best_gemm_q8_set();
+    const int64_t cols = outs[0].W->cols();
+    bool shared = true;
+    for (const MatvecOut& o : outs)
+      shared = shared && kern::gemm_q8_wins(q8, o.W->dtype) && o.W->cols() == cols;
+    if (shared) {
+      thread_local kern::ActQ8Batch xb;  // read by the pool threads through the reference
+      kern::quantize_tokens(q8, X, n_tokens, cols, &xb, pool);
+      for (const MatvecOut& o : outs) kern::matmul_q8_quantized(q8, *o.W, xb, o.y, pool);
+      return;
+    }
+  }
+  for (const MatvecOut& o : outs) matmul(*o.W, X, n_tokens, o.y, pool, act);
+}
+
 }  // namespace frugal::cpu

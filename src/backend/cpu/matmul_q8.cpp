@@ -48,12 +48,20 @@ void quantize_tokens(const GemmQ8Set& ks, const float* X, int64_t n_tokens, int6
 void matmul_q8_with(const GemmQ8Set& ks, const TensorView& W, const float* X, int64_t n_tokens,
                     float* Y, ThreadPool& pool) {
   if (n_tokens <= 0) return;
-  const int64_t rows = W.rows(), cols = W.cols();
-  if (!gemm_q8_supports(W.dtype) || !shape_ok(W)) return fill_nan(Y, rows * n_tokens);
+  if (!gemm_q8_supports(W.dtype) || !shape_ok(W)) return fill_nan(Y, W.rows() * n_tokens);
   // Read by every pool thread through this reference (see matvec_multi_with).
   thread_local ActQ8Batch tls_x;
-  ActQ8Batch& xb = tls_x;
-  quantize_tokens(ks, X, n_tokens, cols, &xb, pool);
+  quantize_tokens(ks, X, n_tokens, W.cols(), &tls_x, pool);
+  matmul_q8_quantized(ks, W, tls_x, Y, pool);
+}
+
+void matmul_q8_quantized(const GemmQ8Set& ks, const TensorView& W, const ActQ8Batch& xb, float* Y,
+                         ThreadPool& pool) {
+  const int64_t n_tokens = xb.n_tokens;
+  if (n_tokens <= 0) return;
+  const int64_t rows = W.rows(), cols = W.cols();
+  if (!gemm_q8_supports(W.dtype) || !shape_ok(W) || xb.nb != (cols + kActBlock - 1) / kActBlock)
+    return fill_nan(Y, rows * n_tokens);
   const int64_t nb = xb.nb;
   const PanelShape& shape = ks.shape;
   const int planes = panel_planes(shape, W.dtype);

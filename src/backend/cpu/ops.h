@@ -61,6 +61,11 @@ void matvec_multi(std::span<const MatvecOut> outs, const float* x, ThreadPool& p
 // int8 GEMM measured no faster (kern::gemm_q8_wins). Bit-identical for any thread count.
 void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool,
             ActPrecision act = ActPrecision::kF32);
+// Several matmuls reading the same X (q/k/v, gate/up in prefill): *outs[i].y = X W_i^T, the
+// same numbers as one matmul per W; when all of them take the int8 GEMM, X is quantized once.
+// n_tokens == 1 is matvec_multi.
+void matmul_multi(std::span<const MatvecOut> outs, const float* X, int64_t n_tokens,
+                  ThreadPool& pool, ActPrecision act = ActPrecision::kF32);
 
 // W8A8 (SmoothQuant's int8 x int8 -> int32): Y[i, r] as matmul, for I8_ROW weights only, with each
 // token's activation row X[i, :] quantized to int8 with ONE scale d_i = max|X[i, :]|/127
