@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <new>
 #include <string>
 
 #include "base/half.h"
+#include "base/huge_pages.h"
 
 namespace frugal::kv {
 
@@ -59,7 +61,11 @@ Result<KvStorage> KvStorage::create(const KvStorageParams& p) {
   s.layer_bytes_ = s.plane_off_[2] + (size_t)p.n_blocks * p.n_kv_heads * s.k_params_;
   const size_t total = s.layer_bytes_ * p.n_layers;
   try {
-    s.data_.assign(total, 0);
+    s.buf_ = allocate_stream_buffer(total, /*huge=*/true);
+    if (!s.buf_) throw std::bad_alloc();
+    s.data_ = static_cast<uint8_t*>(s.buf_.get());
+    s.data_bytes_ = total;
+    std::memset(s.data_, 0, total);
     s.scales_.assign((size_t)p.n_layers * 2 * p.n_kv_heads, 1.0f);
     s.scales_set_.assign((size_t)p.n_layers, 0);
   } catch (const std::bad_alloc&) {
@@ -165,7 +171,7 @@ Status KvStorage::write_kivi_keys(int layer, std::span<const int32_t> table, int
 }
 
 int64_t KvStorage::bytes() const {
-  int64_t n = (int64_t)data_.size();
+  int64_t n = (int64_t)data_bytes_;
   for (const auto& [b, v] : stage_) n += (int64_t)(v.size() * sizeof(uint16_t));
   return n;
 }

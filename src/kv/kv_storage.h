@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,10 @@ class KvStorage {
   // Errors: bad shapes, block size, dtype/head_dim mismatch (InvalidArgument); allocation
   // failure (ResourceExhausted).
   static Result<KvStorage> create(const KvStorageParams& p);
+  KvStorage(KvStorage&&) = default;
+  KvStorage& operator=(KvStorage&&) = default;
+  KvStorage(const KvStorage&) = delete;
+  KvStorage& operator=(const KvStorage&) = delete;
   // Bytes of one block over all layers, K and V (and K parameters); -1 for invalid parameters.
   static int64_t bytes_per_block(const KvStorageParams& p);
   // floor(budget / bytes_per_block); InvalidArgument when that is < 1 (n_blocks is ignored).
@@ -60,10 +65,11 @@ class KvStorage {
   cpu::PagedKvView view(int layer, std::span<const int32_t> table, int64_t n_tokens = -1) const;
 
  private:
+  KvStorage() = default;
   // which: 0 = K rows, 1 = V rows, 2 = K parameters.
-  uint8_t* base(int layer, int which) { return data_.data() + layer * layer_bytes_ + plane_off_[which]; }
+  uint8_t* base(int layer, int which) { return data_ + layer * layer_bytes_ + plane_off_[which]; }
   const uint8_t* base(int layer, int which) const {
-    return data_.data() + layer * layer_bytes_ + plane_off_[which];
+    return data_ + layer * layer_bytes_ + plane_off_[which];
   }
   Status write_kivi_keys(int layer, std::span<const int32_t> table, int64_t pos, int64_t n,
                          const float* k);
@@ -73,7 +79,12 @@ class KvStorage {
   size_t plane_off_[3] = {0, 0, 0};
   size_t layer_bytes_ = 0;
   std::unordered_map<int32_t, std::vector<uint16_t>> stage_;  // INT4_KIVI partial blocks
-  std::vector<uint8_t> data_;
+  // One zeroed block of all layers' K/V, on transparent huge pages where the kernel allows
+  // (base/huge_pages.h): attention streams it every decode step, and over 4 KiB pages such a
+  // stream is bound by page walks on this project's VMs. Owned alone (no copies of a storage).
+  std::shared_ptr<void> buf_;
+  uint8_t* data_ = nullptr;
+  size_t data_bytes_ = 0;
   std::vector<float> scales_;  // FP8: [n_layers][K, V][n_kv_heads]
   std::vector<uint8_t> scales_set_;  // per layer
 };
