@@ -132,6 +132,14 @@ TEST(TiledLayout, BytesWhereTheLayoutSaysAndRoundTrips) {
         unpack_tile(t, cols, p.tiled.data(), back.data());
         EXPECT_EQ(0, std::memcmp(back.data(), p.rm.data(), 4 * rb));
       }
+      // weight_rows_bytes: every run of rows (whole tiles, parts of tiles, the row-major tail).
+      for (int64_t r0 = 0; r0 < rows; ++r0)
+        for (int64_t nr = 1; r0 + nr <= rows; ++nr) {
+          std::vector<uint8_t> got((size_t)nr * rb, 0xAB);
+          weight_rows_bytes(p.v_tiled, r0, nr, got.data());
+          ASSERT_EQ(0, std::memcmp(got.data(), p.rm.data() + r0 * rb, (size_t)nr * rb))
+              << "rows " << r0 << " + " << nr;
+        }
     }
   }
 }

@@ -135,11 +135,7 @@ bool pack_panel_q8(const PanelShape& s, int planes, const TensorView& W, int64_t
     thread_local std::vector<uint8_t> rows;
     const size_t rb = W.row_bytes();
     if (rows.size() < (size_t)nr * rb) rows.resize((size_t)nr * rb);
-    for (int64_t r = 0; r < nr; ++r) {
-      uint8_t* dst = rows.data() + r * rb;
-      const uint8_t* src = weight_row_bytes(W, r0 + r, dst);
-      if (src != dst) std::memcpy(dst, src, rb);
-    }
+    weight_rows_bytes(W, r0, nr, rows.data());
     row0 = rows.data();
   }
   for (int64_t kk = 0; kk < nxb; ++kk) {

@@ -71,10 +71,15 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
         if (dt == DType::F32) {
           src = reinterpret_cast<const float*>(W.row(r0));
         } else {
-          thread_local std::vector<uint8_t> row_buf;  // a row of a tiled W (repack.h), row-major
-          if (!W.row_major() && row_buf.size() < W.row_bytes()) row_buf.resize(W.row_bytes());
+          thread_local std::vector<uint8_t> row_buf;  // the panel's rows of a tiled W, row-major
+          const uint8_t* rows_bytes = W.row(r0);
+          if (!W.row_major()) {
+            if (row_buf.size() < (size_t)nr * W.row_bytes()) row_buf.resize((size_t)nr * W.row_bytes());
+            weight_rows_bytes(W, r0, nr, row_buf.data());
+            rows_bytes = row_buf.data();
+          }
           for (int64_t r = 0; r < nr; ++r)
-            simd::dequantize_row_fast(dt, weight_row_bytes(W, r0 + r, row_buf.data()), deq + r * cols, cols);
+            simd::dequantize_row_fast(dt, rows_bytes + r * W.row_bytes(), deq + r * cols, cols);
           src = deq;
         }
         gemm::pack_panel(src, cols, nr, 0, cols, panel);

@@ -52,6 +52,9 @@ void pack_matrix(DType t, int64_t rows, int64_t cols, const uint8_t* src, uint8_
 // Row r of W as row-major bytes: W.row(r) for a row-major view or a tail row; else unpacked into
 // scratch (row_bytes() bytes) and scratch returned.
 const uint8_t* weight_row_bytes(const TensorView& W, int64_t r, uint8_t* scratch);
+// Rows [r0, r0 + nr) of W as row-major bytes into dst (nr * row_bytes() bytes), any layout:
+// whole tiles unpacked 4 rows at a time.
+void weight_rows_bytes(const TensorView& W, int64_t r0, int64_t nr, uint8_t* dst);
 // Row r of W dequantized to dst[0, cols): dequantize_row of its row-major bytes, any layout.
 void dequantize_weight_row(const TensorView& W, int64_t r, float* dst);
 
