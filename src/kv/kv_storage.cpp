@@ -63,9 +63,8 @@ Result<KvStorage> KvStorage::create(const KvStorageParams& p) {
   try {
     s.buf_ = allocate_stream_buffer(total, /*huge=*/true);
     if (!s.buf_) throw std::bad_alloc();
-    s.data_ = static_cast<uint8_t*>(s.buf_.get());
     s.data_bytes_ = total;
-    std::memset(s.data_, 0, total);
+    std::memset(s.buf_.get(), 0, total);
     s.scales_.assign((size_t)p.n_layers * 2 * p.n_kv_heads, 1.0f);
     s.scales_set_.assign((size_t)p.n_layers, 0);
   } catch (const std::bad_alloc&) {

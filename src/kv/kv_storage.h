@@ -67,9 +67,11 @@ class KvStorage {
  private:
   KvStorage() = default;
   // which: 0 = K rows, 1 = V rows, 2 = K parameters.
-  uint8_t* base(int layer, int which) { return data_ + layer * layer_bytes_ + plane_off_[which]; }
+  uint8_t* base(int layer, int which) {
+    return static_cast<uint8_t*>(buf_.get()) + layer * layer_bytes_ + plane_off_[which];
+  }
   const uint8_t* base(int layer, int which) const {
-    return data_ + layer * layer_bytes_ + plane_off_[which];
+    return static_cast<const uint8_t*>(buf_.get()) + layer * layer_bytes_ + plane_off_[which];
   }
   Status write_kivi_keys(int layer, std::span<const int32_t> table, int64_t pos, int64_t n,
                          const float* k);
@@ -83,7 +85,6 @@ class KvStorage {
   // (base/huge_pages.h): attention streams it every decode step, and over 4 KiB pages such a
   // stream is bound by page walks on this project's VMs. Owned alone (no copies of a storage).
   std::shared_ptr<void> buf_;
-  uint8_t* data_ = nullptr;
   size_t data_bytes_ = 0;
   std::vector<float> scales_;  // FP8: [n_layers][K, V][n_kv_heads]
   std::vector<uint8_t> scales_set_;  // per layer

@@ -1,7 +1,6 @@
 // The tiled decode layout (repack.h): pack / unpack and the row accessors.
 #include "backend/cpu/repack.h"
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
