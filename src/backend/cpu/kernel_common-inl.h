@@ -33,13 +33,13 @@ HWY_INLINE float HalfToFloat(uint16_t h) {
 // matrix is one contiguous run of tiles): called once per 64-byte line as it is consumed, it
 // asks for the line 1 KiB ahead into L1 (T0) and the line 3 KiB ahead into L2 (T1). One linear
 // stream, so the next tile's scales are covered by the run-ahead from the end of this one.
-// Measured (2026-11-30 session 7, dev VM, weights on huge pages, AVX2, GB/s of weights from
-// DRAM next to the same run's read bandwidth): a synthetic Q8_0-like loop (the tile kernel's
-// ops per 32 bytes), 2 threads / 1 thread, read 30-33 / 16-17: T0 1K + T1 3K 27.2-28.4 /
-// 13.7-14.8; T1 at 16-17 KiB alone (the previous rule, one tile ahead) 21.9-23.8 / 11.3-12.4;
-// T0 1K alone 24.2-26.9 / 12.8-13.5; T1 3K alone 25.3-26.0 / 13.4-13.7; no prefetch
-// 20.8-22.8. Distances 4 KiB apart from the loads or from each other lose 15-35% (T0 at 4K:
-// 19.4-20.5 / 9.8-10.2; T0 1K + T1 5K: 21.7-24.0 / 12.1-12.3), so 1K / 3K, not 1K / 5K.
+// Measured (2026-11-30 session 7, dev VM, AVX2, GB/s from DRAM on huge pages; the study is
+// bench/prefetch_stream_bench.cpp, a loop with this kernel's ops per 32 bytes, 2 / 1 threads,
+// read 31-32 / 17): T0 1K + T1 3K 27.8-29.2 / 14.5-14.6; T1 16-17 KiB alone (the previous rule,
+// one tile ahead) 25.2-26.0 / 13.2-13.6; T0 1K alone 26.4-27.3 / 12.7-13.0; T1 3K alone
+// 27.8-28.2 / 14.3-14.4; none 21.8-23.4 / 11.4-11.7. Distances 4 KiB apart from the loads or
+// from each other lose (T0 4K: 10.9-11.1 at 1 thread; T0 1K + T1 5K 24.7-26.3 / 13.2-13.3),
+// so 1K / 3K, not 1K / 5K.
 // In the kernels, 2 threads, old rule -> this (frugal_bench_kernels, 14336x4096 / 8192x2048):
 // Q8_0 22.1-22.9 -> 24.4-26.6, I4_G128 20.2-22.1 -> 24.2-25.4 (read 28-30); 1 thread Q8_0
 // 12.7-13.2 -> 14.3-14.8 (read 16.0), I4_G128 11.5-12.1 -> 12.5-13.5; Q4_0 +1-4%;

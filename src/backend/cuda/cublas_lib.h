@@ -1,11 +1,11 @@
 // cuBLAS, opened with dlopen on first use instead of linked into the binary.
 //
-// Linking libcublas costs a process about 157 MB of resident memory before main, whether or not
-// it ever touches a GPU: the dynamic loader maps libcublasLt and writes its relocations (measured
-// 2026-11-30 on the dev VM with CUDA 13.0: a program that only links libcublas starts at
-// VmHWM 157 MB, 95 MB of it anonymous pages, against 3 MB unlinked). `frugal run` on the CPU paid
-// that on top of its 92 MB of weights. Opened here, only `--device cuda`, the GPU benches and the
-// GPU tests load it.
+// Linking libcublas costs a process ~150 MiB of resident memory before main, whether or not it
+// ever touches a GPU: the dynamic loader maps libcublasLt and writes its relocations (measured
+// 2026-11-30 on the dev VM with CUDA 13.0: the linked `frugal` stopped at main held RssAnon
+// 95 MB + RssFile 63 MB; `frugal --help` peaked at 218 MiB, 7 MiB once cuBLAS was opened here).
+// `frugal run` on the CPU paid that on top of its 92 MB of weights. Opened here, only
+// `--device cuda`, the GPU benches and the GPU tests load it.
 #pragma once
 
 #include <cublas_v2.h>
