@@ -9,13 +9,17 @@
 
 namespace frugal {
 
+void* allocate_huge_array(size_t bytes) {
+  const size_t n = (std::max<size_t>(bytes, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  void* p = std::aligned_alloc(kHugePageBytes, n);
+  if (p != nullptr) (void)madvise(p, n, MADV_HUGEPAGE);
+  return p;
+}
+
 std::shared_ptr<void> allocate_stream_buffer(size_t bytes, bool huge) {
-  const size_t align = huge ? kHugePageBytes : 64;
-  const size_t n = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, n);
+  if (huge) return std::shared_ptr<void>(allocate_huge_array(bytes), std::free);
+  void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
   if (p == nullptr) return nullptr;
-  // Advice only: the buffer is usable whatever the kernel does with it (EINVAL without THP).
-  if (huge) (void)madvise(p, n, MADV_HUGEPAGE);
   return std::shared_ptr<void>(p, std::free);
 }
 

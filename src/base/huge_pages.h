@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 
 namespace frugal {
@@ -21,6 +23,34 @@ constexpr size_t kHugePageBytes = size_t(2) << 20;
 // `bytes` (rounded up to 2 MiB) aligned to 2 MiB and advised MADV_HUGEPAGE when `huge` is true;
 // else 64-byte aligned. Uninitialized. Null when the allocation fails.
 std::shared_ptr<void> allocate_stream_buffer(size_t bytes, bool huge);
+
+// HugePageAllocator's large arrays: `bytes` rounded up to 2 MiB, 2 MiB-aligned, advised; free()
+// releases it. Null when the allocation fails.
+void* allocate_huge_array(size_t bytes);
+
+// A std::allocator that puts arrays of 2 MiB or more on huge pages (2 MiB-aligned, advised
+// MADV_HUGEPAGE; best effort as above) and smaller ones on the heap: for buffers that are
+// resized, such as the int8 activations of a prefill GEMM, which every weight panel reads again.
+template <typename T>
+struct HugePageAllocator {
+  using value_type = T;
+  HugePageAllocator() = default;
+  template <typename U>
+  HugePageAllocator(const HugePageAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  T* allocate(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < kHugePageBytes) return std::allocator<T>().allocate(n);
+    void* p = allocate_huge_array(bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n * sizeof(T) < kHugePageBytes) std::allocator<T>().deallocate(p, n);
+    else std::free(p);
+  }
+  template <typename U>
+  bool operator==(const HugePageAllocator<U>&) const noexcept { return true; }
+};
 
 // The anonymous memory of this process backed by huge pages (AnonHugePages of
 // /proc/self/smaps_rollup), in bytes; 0 when unknown.

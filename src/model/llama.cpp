@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <iterator>
 
 #include "backend/cpu/attention_kv.h"
+#include "base/huge_pages.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
@@ -17,14 +19,18 @@ LlamaRunner::LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch
       i8_token_act_(model.int8_token_activations) {
   const ModelConfig& c = model.config;
   const int64_t q_dim = c.n_heads * c.head_dim();
-  x_.resize(max_batch_ * c.dim);
-  xb_.resize(max_batch_ * std::max(c.dim, q_dim));
-  q_.resize(max_batch_ * q_dim);
-  k_.resize(max_batch_ * c.kv_dim());
-  v_.resize(max_batch_ * c.kv_dim());
-  att_.resize(max_batch_ * q_dim);
-  gate_.resize(max_batch_ * c.hidden_dim);
-  up_.resize(max_batch_ * c.hidden_dim);
+  float** bufs[] = {&x_, &xb_, &q_, &k_, &v_, &att_, &gate_, &up_};
+  const int64_t widths[] = {c.dim, std::max(c.dim, q_dim), q_dim, c.kv_dim(), c.kv_dim(), q_dim,
+                            c.hidden_dim, c.hidden_dim};
+  size_t floats = 0;
+  for (int64_t wd : widths) floats += (size_t)(max_batch_ * wd + 15) / 16 * 16;  // 64-byte aligned
+  arena_ = allocate_stream_buffer(floats * sizeof(float), floats * sizeof(float) >= kHugePageBytes);
+  if (!arena_) return;  // forward() reports it
+  float* p = static_cast<float*>(arena_.get());
+  for (size_t i = 0; i < std::size(bufs); ++i) {
+    *bufs[i] = p;
+    p += (size_t)(max_batch_ * widths[i] + 15) / 16 * 16;
+  }
 }
 
 Status LlamaRunner::forward(std::span<const int32_t> tokens, int64_t pos, KvCache& kv,
@@ -32,6 +38,7 @@ Status LlamaRunner::forward(std::span<const int32_t> tokens, int64_t pos, KvCach
   const ModelConfig& c = model_.config;
   const int64_t n = (int64_t)tokens.size();
   if (n == 0) return InvalidArgument("forward: no tokens");
+  if (!arena_) return ResourceExhausted("forward: out of memory for the activation buffers");
   if (pos < 0 || pos + n > kv.n_ctx())
     return OutOfRange("sequence of " + std::to_string(pos + n) +
                       " tokens exceeds the context size " + std::to_string(kv.n_ctx()));
@@ -114,7 +121,7 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
         cpu::rmsnorm(&x_[i * dim], (const float*)L.attn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
     });
     // q, k, v = q_proj(h), k_proj(h), v_proj(h)                  q: [n, q_dim], k/v: [n, kv_dim]
-    mm_shared(xb_.data(), {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
+    mm_shared(xb_, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
     // q, k = apply_rotary_pos_emb(q, k, cos, sin); append k, v to the cache
     per_token([&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
@@ -128,19 +135,19 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
     // a = softmax(q·kᵀ/√d + causal_mask)·v   (GQA: each KV head serves kv_groups query heads)
     if (kv.paged()) {
       // Paged: quantize on write into the blocks, then tiled prefill / paged decode.
-      FRUGAL_RETURN_IF_ERROR(kv.storage().write(l, kv.block_table(), pos, n, k_.data(), v_.data()));
+      FRUGAL_RETURN_IF_ERROR(kv.storage().write(l, kv.block_table(), pos, n, k_, v_));
       const cpu::PagedKvView view = kv.storage().view(l, kv.block_table(), pos + n);
       FRUGAL_RETURN_IF_ERROR(
-          n == 1 ? cpu::attention_paged_decode(view, c.n_heads, pos + 1, q_.data(), att_.data(), pool_)
-                 : cpu::attention_flash_prefill(view, c.n_heads, n, pos, q_.data(), att_.data(), pool_));
+          n == 1 ? cpu::attention_paged_decode(view, c.n_heads, pos + 1, q_, att_, pool_)
+                 : cpu::attention_flash_prefill(view, c.n_heads, n, pos, q_, att_, pool_));
     } else if (n == 1) {
       ap.n_kv = pos + 1;
-      cpu::attention_decode(ap, q_.data(), kv.k(l, 0), kv.v(l, 0), att_.data(), pool_);
+      cpu::attention_decode(ap, q_, kv.k(l, 0), kv.v(l, 0), att_, pool_);
     } else {
-      cpu::attention_prefill(ap, n, pos, q_.data(), kv.k(l, 0), kv.v(l, 0), att_.data(), pool_);
+      cpu::attention_prefill(ap, n, pos, q_, kv.k(l, 0), kv.v(l, 0), att_, pool_);
     }
     // x = x + o_proj(a)
-    mm(L.wo, att_.data(), xb_.data());
+    mm(L.wo, att_, xb_);
     // h = post_attention_layernorm(x)
     per_token([&](int64_t b, int64_t e) {
       for (int64_t i = b * dim; i < e * dim; ++i) x_[i] += xb_[i];
@@ -148,11 +155,11 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
         cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
     });
     // x = x + down_proj(silu(gate_proj(h)) * up_proj(h))         gate/up: [n, hidden]
-    mm_shared(xb_.data(), {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
+    mm_shared(xb_, {{&L.w_gate, gate_}, {&L.w_up, up_}});
     per_token([&](int64_t b, int64_t e) {
       cpu::swiglu(&gate_[b * hidden], &up_[b * hidden], &gate_[b * hidden], (e - b) * hidden);
     });
-    mm(L.w_down, gate_.data(), xb_.data());
+    mm(L.w_down, gate_, xb_);
     per_token([&](int64_t b, int64_t e) {
       for (int64_t i = b * dim; i < e * dim; ++i) x_[i] += xb_[i];
     });

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
-#include <vector>
 
 #include "base/status.h"
 #include "base/thread_pool.h"
@@ -18,6 +18,8 @@ class LlamaRunner {
  public:
   // max_batch: tokens processed per internal pass (bounds the activation memory of prefill).
   LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch = 256);
+  LlamaRunner(const LlamaRunner&) = delete;  // owns its activation arena
+  LlamaRunner& operator=(const LlamaRunner&) = delete;
 
   // Runs `tokens` at positions [pos, pos + tokens.size()), appending their K/V to `kv`.
   // A paged cache takes pos == 0 (restart) or pos == its length (append); a budget that cannot
@@ -52,8 +54,12 @@ class LlamaRunner {
   cpu::ActPrecision decode_act_ = cpu::ActPrecision::kF32;
   PrefillActivations prefill_act_;
   bool i8_token_act_ = false;
-  // Run state, allocated once ([max_batch, width] each).
-  std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_;
+  // Run state, allocated once ([max_batch, width] each) in one arena, on huge pages once it is
+  // 2 MiB or more: a prefill's GEMMs read and write these buffers many times over (2026-11-30
+  // dev VM, <see RESULTS>).
+  std::shared_ptr<void> arena_;
+  float *x_ = nullptr, *xb_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *att_ = nullptr,
+        *gate_ = nullptr, *up_ = nullptr;
 };
 
 }  // namespace frugal

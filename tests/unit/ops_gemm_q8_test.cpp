@@ -19,6 +19,7 @@
 #include "backend/cpu/gemm_q8.h"
 #include "backend/cpu/matvec_kernels.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "ops_test_util.h"
 
 namespace frugal::cpu {
@@ -136,6 +137,58 @@ TEST(OpsGemmQ8, EveryTargetFormatAwkwardShapes) {
             expect_q8_result(ks, w, rows, cols, X, n_tok, Y);
           }
         }
+      }
+    }
+  }
+}
+
+// Weights in the decode tiles (repack.h) pack into the same panels as their row-major bytes,
+// byte for byte: every panel (whole tiles through pack_panel_tiles; a panel with the rows past
+// the last whole tile through the row-major reader), both plane counts of 8-bit weights, K
+// slices starting past block 0; and matmul gives the same bits on both layouts.
+TEST(OpsGemmQ8, PanelsFromDecodeTilesEqualRowMajor) {
+  std::mt19937 rng(19);
+  ThreadPool pool(2);
+  for (const GemmQ8Set& ks : kern::all_gemm_q8_sets()) {
+    for (DType t : kTypes) {
+      if (!tile_layout_supported(t)) continue;
+      const int64_t g = dtype_info(t).block_elems;
+      for (int64_t rows : {4, 8, 50, 67}) {
+        const int64_t cols = 3 * g, nb = cols / 32;
+        SCOPED_TRACE(::testing::Message() << ks.name << " " << dtype_name(t) << " rows=" << rows);
+        test::QuantWeights w = make_weights(t, rows, cols, rng);
+        std::vector<uint8_t> tiles(w.bytes.size());
+        pack_matrix(t, rows, cols, w.bytes.data(), tiles.data());
+        TensorView tv = w.view;
+        tv.data = tiles.data();
+        tv.layout = WeightLayout::kTiles4;
+        const int64_t NP = ks.shape.rows;
+        for (int planes : {1, 2}) {
+          if (planes != kern::panel_planes(ks.shape, t) && !(t == DType::Q8_0 && planes == 1)) continue;
+          for (int64_t k0 : {int64_t{0}, int64_t{1}}) {
+            const int64_t nxb = nb - k0;
+            const size_t bytes = kern::panel_bytes(ks.shape, planes, nxb);
+            std::vector<uint8_t> a(bytes + 64, 0xAB), b(bytes + 64, 0xCD);
+            uint8_t* pa = a.data() + (64 - (uintptr_t)a.data() % 64) % 64;
+            uint8_t* pb = b.data() + (64 - (uintptr_t)b.data() % 64) % 64;
+            for (int64_t r0 = 0; r0 < rows; r0 += NP) {
+              const int64_t nr = std::min(NP, rows - r0);
+              kern::PackedPanel ra, rb;
+              ASSERT_TRUE(kern::pack_panel_q8(ks.shape, planes, w.view, r0, nr, k0, nxb, pa, &ra));
+              ASSERT_TRUE(kern::pack_panel_q8(ks.shape, planes, tv, r0, nr, k0, nxb, pb, &rb));
+              const size_t nq = (size_t)(nxb * planes * NP * 32), nd = (size_t)(nxb * planes * NP);
+              ASSERT_EQ(std::memcmp(ra.q, rb.q, nq), 0) << "q, planes " << planes << " r0 " << r0 << " k0 " << k0;
+              ASSERT_EQ(std::memcmp(ra.d, rb.d, nd * sizeof(float)), 0) << "d, r0 " << r0;
+              ASSERT_EQ(std::memcmp(ra.m, rb.m, (size_t)(nxb * NP) * sizeof(float)), 0) << "m, r0 " << r0;
+            }
+          }
+        }
+        const int64_t n_tok = 5;
+        const std::vector<float> X = random_vec(n_tok * cols, rng);
+        std::vector<float> ya((size_t)(n_tok * rows)), yb((size_t)(n_tok * rows));
+        kern::matmul_q8_with(ks, w.view, X.data(), n_tok, ya.data(), pool);
+        kern::matmul_q8_with(ks, tv, X.data(), n_tok, yb.data(), pool);
+        EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)), 0);
       }
     }
   }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "backend/cpu/matvec_kernels.h"
+#include "base/huge_pages.h"
 #include "backend/cpu/ops.h"
 #include "tensor/dtype.h"
 
@@ -52,10 +53,11 @@ int unpack_block(DType t, const uint8_t* row0, size_t row_bytes, int nr, int64_t
 
 // Every token's activation row quantized as ActQ8, laid end to end:
 //   q[t * nb * 32 + 32 k + i], d[t * nb + k], sx[t * nb + k]
+// On huge pages once large (every weight panel streams the whole batch again).
 struct ActQ8Batch {
   int64_t n_tokens = 0, nb = 0;
-  std::vector<int8_t> q;
-  std::vector<float> d, sx;
+  std::vector<int8_t, HugePageAllocator<int8_t>> q;
+  std::vector<float, HugePageAllocator<float>> d, sx;
 };
 
 // The panel shape of one target.

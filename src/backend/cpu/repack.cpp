@@ -34,21 +34,15 @@ TileGeometry tile_geometry(DType t) {
   return g;
 }
 
-namespace {
+TileParts::TileParts(DType t, int64_t cols) : geo(tile_geometry(t)) {
+  ng = geo.group > 0 ? cols / geo.group : 0;
+  d_off = 0;
+  m_off = (size_t)(8 * ng);
+  q_off = m_off + (geo.asym ? (size_t)(8 * ng) : 0);
+  q_group_bytes = (size_t)(4 * geo.qs_bytes);
+}
 
-// Where the parts of group g of a tile start, and the offset of row r's qs byte e in Q[g].
-struct TileParts {
-  TileGeometry geo;
-  int64_t ng = 0;
-  size_t d_off = 0, m_off = 0, q_off = 0;
-  TileParts(DType t, int64_t cols) : geo(tile_geometry(t)) {
-    ng = geo.group > 0 ? cols / geo.group : 0;
-    d_off = 0;
-    m_off = (size_t)(8 * ng);
-    q_off = m_off + (geo.asym ? (size_t)(8 * ng) : 0);
-  }
-  static size_t qpos(int r, int e) { return (size_t)(16 * (e / 4) + 4 * r + e % 4); }
-};
+namespace {
 
 // Row r of a tile from its row-major bytes, and back.
 void row_to_tile(const TileParts& p, int r, const uint8_t* row, uint8_t* tile) {
@@ -57,7 +51,7 @@ void row_to_tile(const TileParts& p, int r, const uint8_t* row, uint8_t* tile) {
     const uint8_t* blk = row + g * kb;
     std::memcpy(tile + p.d_off + (size_t)(8 * g + 2 * r), blk, 2);
     if (p.geo.asym) std::memcpy(tile + p.m_off + (size_t)(8 * g + 2 * r), blk + 2, 2);
-    uint8_t* q = tile + p.q_off + (size_t)(4 * hq) * (size_t)g;
+    uint8_t* q = tile + p.q_off + p.q_group_bytes * (size_t)g;
     for (int e = 0; e < hq; e += 4) std::memcpy(q + TileParts::qpos(r, e), blk + qs0 + e, 4);
   }
 }
@@ -68,7 +62,7 @@ void tile_to_row(const TileParts& p, int r, const uint8_t* tile, uint8_t* row) {
     uint8_t* blk = row + g * kb;
     std::memcpy(blk, tile + p.d_off + (size_t)(8 * g + 2 * r), 2);
     if (p.geo.asym) std::memcpy(blk + 2, tile + p.m_off + (size_t)(8 * g + 2 * r), 2);
-    const uint8_t* q = tile + p.q_off + (size_t)(4 * hq) * (size_t)g;
+    const uint8_t* q = tile + p.q_off + p.q_group_bytes * (size_t)g;
     for (int e = 0; e < hq; e += 4) std::memcpy(blk + qs0 + e, q + TileParts::qpos(r, e), 4);
   }
 }
@@ -91,7 +85,7 @@ void unpack_tile(DType t, int64_t cols, const uint8_t* src, uint8_t* dst) {
 #if defined(__SSE2__)
   const int kb = p.geo.block_bytes, hq = p.geo.qs_bytes, qs0 = p.geo.asym ? 4 : 2;
   for (int64_t g = 0; g < p.ng; ++g) {
-    const uint8_t* q = src + p.q_off + (size_t)(4 * hq) * (size_t)g;
+    const uint8_t* q = src + p.q_off + p.q_group_bytes * (size_t)g;
     for (int r = 0; r < kTileRows; ++r) {
       uint8_t* blk = dst + r * rb + g * kb;
       std::memcpy(blk, src + p.d_off + (size_t)(8 * g + 2 * r), 2);

@@ -41,6 +41,17 @@ struct TileGeometry {
 };
 TileGeometry tile_geometry(DType t);
 
+// Where the parts of a tile start (bytes from the tile's first byte), for a supported dtype:
+// group g's D at d_off + 8 g, M at m_off + 8 g, Q at q_off + q_group_bytes * g.
+struct TileParts {
+  TileGeometry geo;
+  int64_t ng = 0;
+  size_t d_off = 0, m_off = 0, q_off = 0, q_group_bytes = 0;
+  TileParts(DType t, int64_t cols);
+  // Offset of row r's qs byte e within Q[g].
+  static size_t qpos(int r, int e) { return (size_t)(16 * (e / 4) + 4 * r + e % 4); }
+};
+
 // Packs one tile: 4 row-major rows of `cols` weights at src (row_bytes apart) into 4 * row_bytes
 // bytes at dst (no overlap). unpack_tile is its inverse.
 void pack_tile(DType t, int64_t cols, const uint8_t* src, uint8_t* dst);
