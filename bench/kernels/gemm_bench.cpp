@@ -6,7 +6,14 @@
 //   gemm/<dtype>/<rows>x<cols>x<tokens>/<f32|q8>/threads:N    counter GFLOP/s = 2 rows cols tokens
 //   per second (wall); with FRUGAL_BENCH_CPU_TIME=1 per process CPU second (= per core-second:
 //   not multiplied by the threads, unlike the GB/s of the matvec section).
+// The weights are laid out as a model's are at load (model/repack_model.h): the 4-bit formats
+// and Q8_0 repacked into the decode tiles (repack.h), on huge pages; tokens and outputs on huge
+// pages as the runner's activations (model/llama.h).
 // The kernels run on the target matmul dispatches to (FRUGAL_CPU_ISA=avx2 caps it, cpu_isa.h).
+//
+//   gemm_pack/<dtype>/<rows>x<cols>/threads:1   the int8 GEMM's panel packing alone
+//   (kern::pack_panel_q8 over every row panel of the matrix, as matmul_q8 does once per call);
+//   counter GB/s = weight bytes read per second.
 // After the runs a table prints, per format and shape, the best f32 and q8 GFLOP/s and q8 / f32;
 // "(float)" marks formats for which matmul(kQ8) runs the float GEMM on this target
 // (kern::gemm_q8_wins: 8-bit weights without AVX-512 VNNI).
@@ -17,6 +24,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -28,6 +36,8 @@
 
 #include "backend/cpu/gemm_q8.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
+#include "base/huge_pages.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal_bench {
@@ -57,8 +67,9 @@ int64_t gemm_tokens() {
 struct GemmData {
   DType t = DType::F32;
   int64_t rows = 0, cols = 0, tokens = 0;
-  std::vector<uint8_t> w;
-  std::vector<float> x, y;
+  std::vector<uint8_t, frugal::HugePageAllocator<uint8_t>> w;
+  std::vector<float, frugal::HugePageAllocator<float>> x, y;
+  TensorView view;
 };
 
 const GemmData& data_for(DType t, int64_t rows, int64_t cols, int64_t tokens) {
@@ -81,6 +92,16 @@ const GemmData& data_for(DType t, int64_t rows, int64_t cols, int64_t tokens) {
   g.x.resize((size_t)(tokens * cols));
   for (float& v : g.x) v = nx(rng);
   g.y.assign((size_t)(tokens * rows), 0.0f);
+  g.view = TensorView{};
+  g.view.dtype = t;
+  g.view.shape = {rows, cols};
+  if (frugal::cpu::tile_layout_supported(t)) {
+    std::vector<uint8_t> row_major(g.w.begin(), g.w.end());
+    frugal::cpu::pack_matrix(t, rows, cols, row_major.data(), g.w.data());
+    g.view.layout = frugal::WeightLayout::kTiles4;
+  }
+  g.view.data = g.w.data();
+  g.view.nbytes = g.w.size();
   return g;
 }
 
@@ -94,18 +115,32 @@ struct GemmCase {
 void BM_Gemm(benchmark::State& st, GemmCase c) {
   GemmData& g = const_cast<GemmData&>(data_for(c.t, c.rows, c.cols, c.tokens));
   ThreadPool& pool = gemm_pool(c.threads);
-  TensorView w;
-  w.dtype = c.t;
-  w.shape = {c.rows, c.cols};
-  w.data = g.w.data();
-  w.nbytes = g.w.size();
   for (auto _ : st) {
-    frugal::cpu::matmul(w, g.x.data(), c.tokens, g.y.data(), pool, c.act);
+    frugal::cpu::matmul(g.view, g.x.data(), c.tokens, g.y.data(), pool, c.act);
     benchmark::DoNotOptimize(g.y.data());
     benchmark::ClobberMemory();
   }
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * (double)c.rows * (double)c.cols * (double)c.tokens / 1e9,
                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The int8 GEMM's packing of every row panel (one thread), from the layout above.
+void BM_GemmPack(benchmark::State& st, DType t, int64_t rows, int64_t cols) {
+  const GemmData& g = data_for(t, rows, cols, gemm_tokens());
+  const frugal::cpu::kern::GemmQ8Set& ks = frugal::cpu::kern::best_gemm_q8_set();
+  const int planes = frugal::cpu::kern::panel_planes(ks.shape, t);
+  const int64_t nb = (cols + 31) / 32, NR = ks.shape.rows;
+  std::vector<uint8_t, frugal::HugePageAllocator<uint8_t>> buf(
+      frugal::cpu::kern::panel_bytes(ks.shape, planes, nb) + 64);
+  uint8_t* p = buf.data() + (64 - (uintptr_t)buf.data() % 64) % 64;
+  for (auto _ : st) {
+    frugal::cpu::kern::PackedPanel pp;
+    for (int64_t r0 = 0; r0 < rows; r0 += NR)
+      frugal::cpu::kern::pack_panel_q8(ks.shape, planes, g.view, r0, std::min(NR, rows - r0), 0, nb, p, &pp);
+    benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  st.counters["GB/s"] = benchmark::Counter((double)g.w.size() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 struct Shape {
@@ -125,7 +160,12 @@ std::string case_name(DType t, const Shape& s, int64_t tokens, const char* act, 
 void register_gemm(const std::vector<int>& threads) {
   const int64_t tokens = gemm_tokens();
   for (DType t : kTypes)
-    for (const Shape& s : kShapes)
+    for (const Shape& s : kShapes) {
+      auto* pb = benchmark::RegisterBenchmark(
+          (std::string("gemm_pack/") + frugal::dtype_name(t) + "/" + std::to_string(s.rows) + "x" +
+           std::to_string(s.cols) + "/threads:1").c_str(),
+          [t, s](benchmark::State& st) { BM_GemmPack(st, t, s.rows, s.cols); });
+      pb->Unit(benchmark::kMillisecond)->UseRealTime();
       for (int th : threads)
         for (ActPrecision act : {ActPrecision::kF32, ActPrecision::kQ8}) {
           const GemmCase c{t, s.rows, s.cols, tokens, act, th};
@@ -136,6 +176,7 @@ void register_gemm(const std::vector<int>& threads) {
           if (cpu_time()) b->MeasureProcessCPUTime();
           else b->UseRealTime();
         }
+    }
 }
 
 void print_gemm_table(const std::map<std::string, double>& best) {

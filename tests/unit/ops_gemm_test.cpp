@@ -6,6 +6,7 @@
 // is float32 accumulation: |y - ref| <= 2e-5 * sum_i |w_i x_i|.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -13,6 +14,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/repack.h"
 #include "quant/ggml_blocks.h"
 #include "ops_test_util.h"
 namespace frugal::cpu {
@@ -156,6 +158,45 @@ TEST(OpsGemm, MatmulRowsLongerThanAKSlice) {
       for (int64_t r = 0; r < rows; ++r)
         expect_dot(Y[(size_t)(i * rows + r)], w.deq.data() + r * cols, 1, X.data() + i * cols,
                    cols, dtype_name(t));
+  }
+}
+
+// Weights in the decode tiles (repack.h) give the same bits as row-major through the float GEMM:
+// Q8_0 panels dequantized straight from the tiles (dequantize_tiles_to_panel; the last panel,
+// with rows past the last whole tile, through the row-major path), the other tiled formats
+// through their rows; plus the direct panel against pack_panel of dequantized rows.
+TEST(OpsGemm, DecodeTilesGiveTheSameBits) {
+  std::mt19937 rng(10);
+  ThreadPool pool(2);
+  const int64_t NR = gemm::panel_rows();
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::I4_G128A}) {
+    for (int64_t rows : {4, 8, 50, 67}) {
+      const int64_t cols = t == DType::I4_G128A ? 256 : 160, n_tok = 7;
+      SCOPED_TRACE(::testing::Message() << dtype_name(t) << " rows=" << rows);
+      Weights w = make_weights(t, rows, cols, rng);
+      std::vector<uint8_t> tiles(w.bytes.size());
+      pack_matrix(t, rows, cols, w.bytes.data(), tiles.data());
+      TensorView tv = w.view;
+      tv.data = tiles.data();
+      tv.layout = WeightLayout::kTiles4;
+      const std::vector<float> X = random_vec(n_tok * cols, rng);
+      std::vector<float> ya((size_t)(n_tok * rows)), yb((size_t)(n_tok * rows));
+      matmul(w.view, X.data(), n_tok, ya.data(), pool, ActPrecision::kF32);
+      matmul(tv, X.data(), n_tok, yb.data(), pool, ActPrecision::kF32);
+      EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)), 0);
+      if (t != DType::Q8_0) continue;
+      for (int64_t r0 = 0; r0 + 4 <= rows / 4 * 4; r0 += NR) {
+        const int64_t nr = std::min(NR, rows / 4 * 4 - r0);
+        std::vector<float> deq((size_t)(nr * cols)), want((size_t)(cols * NR)), got((size_t)(cols * NR), -1.0f);
+        for (int64_t r = 0; r < nr; ++r) dequantize_row(t, w.view.row(r0 + r), deq.data() + r * cols, cols);
+        gemm::pack_panel(deq.data(), cols, nr, 0, cols, want.data());
+        ASSERT_TRUE(dequantize_tiles_to_panel(tv, r0, nr, NR, got.data()));
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << "r0 " << r0;
+      }
+      float one = 0.0f;
+      EXPECT_FALSE(dequantize_tiles_to_panel(w.view, 0, 4, NR, &one)) << "row-major";
+      EXPECT_FALSE(dequantize_tiles_to_panel(tv, 2, 4, NR, &one)) << "not at a tile";
+    }
   }
 }
 

@@ -122,8 +122,9 @@ void move_units(Nib nib, const uint8_t* src, uint8_t* dst, int64_t dst_stride, i
 // pack_panel_q8 straight from the decode tiles, for panels whose rows all lie in whole tiles:
 // step s of an x block for a tile's 4 rows is one 16-byte unit of the tile's Q (the rows'
 // 4-byte units of the same 4 k), so the panel is moved unit by unit with no row-major copy
-// (2026-11-30, 8192x2048 Q4_0, 1 thread: 5.6 ms per matrix through unpack_tile + unpack_block,
-// <see RESULTS> this way). The bytes equal unpack_block's (ops_gemm_q8_test checks).
+// (frugal_bench_kernels gemm_pack/*/8192x2048, AVX2, 2026-11-30: Q4_0 2.1-2.3 ms, I4_G128
+// 1.2-1.3 ms per matrix; through unpack_tile and unpack_block 5.3 and 2.8-2.9 ms). The bytes
+// equal unpack_block's (ops_gemm_q8_test checks).
 bool pack_panel_tiles(const PanelShape& s, int planes, const TensorView& W, int64_t r0, int64_t nr,
                       int64_t k0, int64_t nxb, uint8_t* qp, float* dp, float* mp) {
   const int NP = s.rows, V = s.lanes;

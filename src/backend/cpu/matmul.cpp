@@ -66,7 +66,9 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
     int64_t packed = -1;  // panel currently in `panel`
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / n_chunks, r0 = p * NR, nr = std::min(NR, rows - r0);
-      if (p != packed) {
+      if (p != packed && dequantize_tiles_to_panel(W, r0, nr, NR, panel)) {
+        packed = p;  // Q8_0 in the decode tiles: straight into the panel
+      } else if (p != packed) {
         const float* src;
         if (dt == DType::F32) {
           src = reinterpret_cast<const float*>(W.row(r0));

@@ -6,7 +6,10 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include <xmmintrin.h>
 #endif
+
+#include "base/half.h"
 
 #include "quant/ggml_blocks.h"
 
@@ -142,6 +145,51 @@ void weight_rows_bytes(const TensorView& W, int64_t r0, int64_t nr, uint8_t* dst
     if (src != out) std::memcpy(out, src, rb);
     ++r;
   }
+}
+
+bool dequantize_tiles_to_panel(const TensorView& W, int64_t r0, int64_t nr, int64_t NR, float* panel) {
+  const int64_t full = W.rows() / kTileRows * kTileRows, cols = W.cols();
+  if (W.dtype != DType::Q8_0 || W.row_major() || r0 % kTileRows != 0 || nr % kTileRows != 0 ||
+      r0 + nr > full || nr > NR || NR % kTileRows != 0)
+    return false;
+  const TileParts p(W.dtype, cols);
+  const size_t rb = W.row_bytes();
+  if (nr < NR)
+    for (int64_t k = 0; k < cols; ++k) std::memset(panel + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(float));
+  for (int64_t t = 0; t < nr / kTileRows; ++t) {
+    const uint8_t* tile = static_cast<const uint8_t*>(W.data) + (r0 + t * kTileRows) * rb;
+    for (int64_t g = 0; g < p.ng; ++g) {
+      float d[kTileRows];
+      for (int r = 0; r < kTileRows; ++r) {
+        uint16_t h;
+        std::memcpy(&h, tile + p.d_off + 8 * g + 2 * r, 2);
+        d[r] = fp16_to_f32(h);
+      }
+      const uint8_t* q = tile + p.q_off + p.q_group_bytes * (size_t)g;
+      for (int u = 0; u < p.geo.qs_bytes / 4; ++u) {  // unit u: k = 32 g + 4 u + i, byte 4 r + i
+        const uint8_t* unit = q + 16 * u;
+        float* out = panel + (p.geo.group * g + 4 * u) * NR + t * kTileRows;
+#if defined(__SSE2__)
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(unit));
+        const __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);  // rows 0, 1 as int16
+        const __m128i hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);  // rows 2, 3
+        __m128 f0 = _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(lo, lo), 16)), _mm_set1_ps(d[0]));
+        __m128 f1 = _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(lo, lo), 16)), _mm_set1_ps(d[1]));
+        __m128 f2 = _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(hi, hi), 16)), _mm_set1_ps(d[2]));
+        __m128 f3 = _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(hi, hi), 16)), _mm_set1_ps(d[3]));
+        _MM_TRANSPOSE4_PS(f0, f1, f2, f3);  // f_i: k = 4 u + i of the 4 rows
+        _mm_storeu_ps(out, f0);
+        _mm_storeu_ps(out + NR, f1);
+        _mm_storeu_ps(out + 2 * NR, f2);
+        _mm_storeu_ps(out + 3 * NR, f3);
+#else
+        for (int i = 0; i < 4; ++i)
+          for (int r = 0; r < kTileRows; ++r) out[i * NR + r] = (float)(int8_t)unit[4 * r + i] * d[r];
+#endif
+      }
+    }
+  }
+  return true;
 }
 
 void dequantize_weight_row(const TensorView& W, int64_t r, float* dst) {

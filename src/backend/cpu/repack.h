@@ -66,6 +66,12 @@ const uint8_t* weight_row_bytes(const TensorView& W, int64_t r, uint8_t* scratch
 // Rows [r0, r0 + nr) of W as row-major bytes into dst (nr * row_bytes() bytes), any layout:
 // whole tiles unpacked 4 rows at a time.
 void weight_rows_bytes(const TensorView& W, int64_t r0, int64_t nr, uint8_t* dst);
+// The float GEMM's panel (gemm::pack_panel's layout, panel[k * NR + r] for k < cols, rows
+// [nr, NR) zero) of rows [r0, r0 + nr) of a tiled Q8_0 matrix, dequantized straight from the
+// tiles: each 16-byte tile unit is 4 rows x 4 k, so one 4 x 4 transpose puts it in place. The
+// same floats as dequantize_row then pack_panel. False (nothing written) unless W is Q8_0 in
+// tiles and the rows are whole tiles (r0 and nr multiples of 4, nr <= NR, NR a multiple of 4).
+bool dequantize_tiles_to_panel(const TensorView& W, int64_t r0, int64_t nr, int64_t NR, float* panel);
 // Row r of W dequantized to dst[0, cols): dequantize_row of its row-major bytes, any layout.
 void dequantize_weight_row(const TensorView& W, int64_t r, float* dst);
 
