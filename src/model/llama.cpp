@@ -19,9 +19,9 @@ LlamaRunner::LlamaRunner(const Model& model, ThreadPool& pool, int64_t max_batch
       i8_token_act_(model.int8_token_activations) {
   const ModelConfig& c = model.config;
   const int64_t q_dim = c.n_heads * c.head_dim();
-  float** bufs[] = {&x_, &xb_, &q_, &k_, &v_, &att_, &gate_, &up_};
+  float** bufs[] = {&x_, &xb_, &q_, &k_, &v_, &att_, &gate_};
   const int64_t widths[] = {c.dim, std::max(c.dim, q_dim), q_dim, c.kv_dim(), c.kv_dim(), q_dim,
-                            c.hidden_dim, c.hidden_dim};
+                            c.hidden_dim};
   size_t floats = 0;
   for (int64_t wd : widths) floats += (size_t)(max_batch_ * wd + 15) / 16 * 16;  // 64-byte aligned
   arena_ = allocate_stream_buffer(floats * sizeof(float), floats * sizeof(float) >= kHugePageBytes);
@@ -155,10 +155,18 @@ Status LlamaRunner::forward_batch(const int32_t* tokens, int64_t n, int64_t pos,
         cpu::rmsnorm(&x_[i * dim], (const float*)L.ffn_norm.data, c.norm_eps, dim, &xb_[i * dim]);
     });
     // x = x + down_proj(silu(gate_proj(h)) * up_proj(h))         gate/up: [n, hidden]
-    mm_shared(xb_, {{&L.w_gate, gate_}, {&L.w_up, up_}});
-    per_token([&](int64_t b, int64_t e) {
-      cpu::swiglu(&gate_[b * hidden], &up_[b * hidden], &gate_[b * hidden], (e - b) * hidden);
-    });
+    // (one fused pass, cpu::matmul_swiglu, except for W8A8's per-token linears)
+    if (i8_token_act_ && (L.w_gate.dtype == DType::I8_ROW || L.w_up.dtype == DType::I8_ROW)) {
+      if (w8a8_up_.size() < (size_t)(n * hidden)) w8a8_up_.resize((size_t)(max_batch_ * hidden));
+      float* up = w8a8_up_.data();
+      mm_shared(xb_, {{&L.w_gate, gate_}, {&L.w_up, up}});
+      per_token([&](int64_t b, int64_t e) {
+        cpu::swiglu(&gate_[b * hidden], &up[b * hidden], &gate_[b * hidden], (e - b) * hidden);
+      });
+    } else {
+      cpu::matmul_swiglu(L.w_gate, L.w_up, xb_, n, gate_, pool_,
+                         n == 1 ? decode_act_ : prefill_act_.for_batch(n));
+    }
     mm(L.w_down, gate_, xb_);
     per_token([&](int64_t b, int64_t e) {
       for (int64_t i = b * dim; i < e * dim; ++i) x_[i] += xb_[i];

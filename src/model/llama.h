@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "base/status.h"
 #include "base/thread_pool.h"
@@ -57,9 +58,13 @@ class LlamaRunner {
   // Run state, allocated once ([max_batch, width] each) in one arena, on huge pages once it is
   // 2 MiB or more: a prefill's GEMMs read and write these buffers many times over (2026-11-30
   // dev VM, <see RESULTS>).
+  // The feed-forward needs one [max_batch, hidden] buffer (cpu::matmul_swiglu fuses gate, up and
+  // SwiGLU); the up projection's own is allocated only if W8A8's per-token path runs the two
+  // linears apart (w8a8_up_).
   std::shared_ptr<void> arena_;
   float *x_ = nullptr, *xb_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *att_ = nullptr,
-        *gate_ = nullptr, *up_ = nullptr;
+        *gate_ = nullptr;
+  std::vector<float> w8a8_up_;
 };
 
 }  // namespace frugal

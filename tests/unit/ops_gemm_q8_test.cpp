@@ -299,6 +299,54 @@ TEST(OpsGemmQ8, MatmulPicksTheInt8GemmWhereItWins) {
   }
 }
 
+// matmul_swiglu (gate, up and SwiGLU in one pass) gives bit for bit matmul_multi then swiglu, for
+// every weight format (int8 GEMM, float GEMM, both mixed), both precisions, decode (1 token) and
+// prefill, row counts around the panels, in the decode tiles and row-major, any thread count; a
+// pair of different shapes gives NaN.
+TEST(OpsGemmQ8, MatmulSwigluEqualsMatmulThenSwiglu) {
+  std::mt19937 rng(20);
+  const int64_t cols = 256;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (DType a : {DType::Q4_0, DType::Q8_0, DType::I4_G128A, DType::Q4_1, DType::I8_ROW, DType::F16})
+      for (DType b : {a, DType::Q4_0})
+        for (int64_t rows : {9, 50}) {
+          test::QuantWeights wg = make_weights(a, rows, cols, rng), wu = make_weights(b, rows, cols, rng);
+          std::vector<uint8_t> tg(wg.bytes.size()), tu(wu.bytes.size());
+          TensorView vg = wg.view, vu = wu.view;
+          if (tile_layout_supported(a) && threads == 2) {  // as a model holds them on the CPU
+            pack_matrix(a, rows, cols, wg.bytes.data(), tg.data());
+            vg.data = tg.data();
+            vg.layout = WeightLayout::kTiles4;
+          }
+          if (tile_layout_supported(b) && threads == 2) {
+            pack_matrix(b, rows, cols, wu.bytes.data(), tu.data());
+            vu.data = tu.data();
+            vu.layout = WeightLayout::kTiles4;
+          }
+          for (ActPrecision act : {ActPrecision::kQ8, ActPrecision::kF32})
+            for (int64_t n : {1, 2, 7, 33}) {
+              SCOPED_TRACE(::testing::Message() << dtype_name(a) << " + " << dtype_name(b) << " rows "
+                                                << rows << " n " << n << " threads " << threads
+                                                << (act == ActPrecision::kQ8 ? " q8" : " f32"));
+              const std::vector<float> X = random_vec(n * cols, rng);
+              std::vector<float> g((size_t)(n * rows)), u((size_t)(n * rows)), h((size_t)(n * rows), -1.0f);
+              const MatvecOut outs[] = {{&vg, g.data()}, {&vu, u.data()}};
+              matmul_multi(outs, X.data(), n, pool, act);
+              swiglu(g.data(), u.data(), g.data(), n * rows);
+              matmul_swiglu(vg, vu, X.data(), n, h.data(), pool, act);
+              ASSERT_EQ(std::memcmp(g.data(), h.data(), h.size() * sizeof(float)), 0);
+            }
+        }
+  }
+  ThreadPool pool(2);
+  test::QuantWeights wa = make_weights(DType::Q4_0, 8, cols, rng), wb = make_weights(DType::Q4_0, 16, cols, rng);
+  const std::vector<float> X = random_vec(4 * cols, rng);
+  std::vector<float> h(8 * 4);
+  matmul_swiglu(wa.view, wb.view, X.data(), 4, h.data(), pool, ActPrecision::kQ8);
+  for (float v : h) ASSERT_TRUE(std::isnan(v));
+}
+
 // matmul_multi (q/k/v, gate/up in prefill: the input quantized once) gives bit for bit what one
 // matmul per matrix gives, for every pair of formats (int8 GEMM for both, float for one or
 // both) and both precisions; n_tokens == 1 is matvec_multi; a matrix of another width gets NaN

@@ -90,6 +90,10 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+void SiluMulRows(const float* gate, int64_t ldg, float* h, int64_t ldh, int64_t n_rows, int64_t n) {
+  for (int64_t t = 0; t < n_rows; ++t) SiluMul(gate + t * ldg, h + t * ldh, h + t * ldh, n);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace frugal::cpu::simd
 HWY_AFTER_NAMESPACE();
@@ -100,6 +104,7 @@ namespace frugal::cpu::simd {
 HWY_EXPORT(ScaleMax);
 HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(SiluMul);
+HWY_EXPORT(SiluMulRows);
 
 float scale_max_f32(float* x, int64_t n, float scale, float m) {
   return HWY_DYNAMIC_DISPATCH(ScaleMax)(x, n, scale, m);
@@ -109,6 +114,9 @@ float exp_shift_sum_f32(float* x, int64_t n, float shift) {
 }
 void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, out, n);
+}
+void silu_mul_rows_f32(const float* gate, int64_t ldg, float* h, int64_t ldh, int64_t n_rows, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SiluMulRows)(gate, ldg, h, ldh, n_rows, n);
 }
 
 }  // namespace frugal::cpu::simd

@@ -130,4 +130,9 @@ void matmul_q8_with(const GemmQ8Set& ks, const TensorView& W, const float* X, in
 void matmul_q8_quantized(const GemmQ8Set& ks, const TensorView& W, const ActQ8Batch& xb, float* Y,
                          ThreadPool& pool);
 
+// matmul_swiglu (ops.h) on the int8 GEMM: both weights gemm_q8_supports()ed, one shape (else
+// H is NaN), xb quantized from X by quantize_tokens(ks, ...).
+void matmul_q8_swiglu_quantized(const GemmQ8Set& ks, const TensorView& Wg, const TensorView& Wu,
+                                const ActQ8Batch& xb, float* H, ThreadPool& pool);
+
 }  // namespace frugal::cpu::kern

@@ -66,6 +66,14 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
 // n_tokens == 1 is matvec_multi.
 void matmul_multi(std::span<const MatvecOut> outs, const float* X, int64_t n_tokens,
                   ThreadPool& pool, ActPrecision act = ActPrecision::kF32);
+// The feed-forward's gate and up projections and SwiGLU in one pass:
+//   H[i, r] = silu(dot(Wg[r, :], X[i, :])) * dot(Wu[r, :], X[i, :])
+// the same bits as matmul_multi({Wg, Wu}) then swiglu, without the two [n_tokens, rows]
+// intermediates: per row panel, both products go to a per-thread tile and SwiGLU runs there,
+// while it is in cache. Wg and Wu must have one shape (else H is NaN); n_tokens == 1 is
+// matvec_multi then swiglu.
+void matmul_swiglu(const TensorView& Wg, const TensorView& Wu, const float* X, int64_t n_tokens,
+                   float* H, ThreadPool& pool, ActPrecision act = ActPrecision::kF32);
 
 // W8A8 (SmoothQuant's int8 x int8 -> int32): Y[i, r] as matmul, for I8_ROW weights only, with each
 // token's activation row X[i, :] quantized to int8 with ONE scale d_i = max|X[i, :]|/127

@@ -30,6 +30,9 @@ float scale_max_f32(float* x, int64_t n, float scale, float m);
 float exp_shift_sum_f32(float* x, int64_t n, float shift);
 // out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i]; out may alias.
 void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n);
+// The same on rows: h[t * ldh + i] = silu(gate[t * ldg + i]) * h[t * ldh + i] for t < n_rows,
+// i < n (each row exactly as silu_mul_f32 of its n values).
+void silu_mul_rows_f32(const float* gate, int64_t ldg, float* h, int64_t ldh, int64_t n_rows, int64_t n);
 
 // Dequantize one row of n weights (n a multiple of the block size; for *_ROW dtypes src is the
 // row with its scale) of any matmul_supports() dtype to float; F32 is copied; other dtypes go to
