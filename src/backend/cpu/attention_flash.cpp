@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "backend/cpu/attention_kv_detail.h"
+#include "backend/cpu/gemm.h"
 
 namespace frugal::cpu {
 
@@ -17,6 +18,7 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
   const int H = kv.n_kv_heads, G = n_heads / H, D = kv.head_dim;
   const int BQ = tiles.q_tile, BK = tiles.kv_tile;
   const float scale = 1.0f / std::sqrt((float)D);
+  const int64_t NR = gemm::panel_rows();
   const int64_t width = (int64_t)n_heads * D;  // floats per token in q / out
   const int64_t n_qtiles = (n_tokens + BQ - 1) / BQ;
   // Causal work grows with the tile index: fold the order (0, n-1, 1, n-2, ...) so that each
@@ -34,6 +36,11 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
     float* kt = kvdetail::scratch(1, (int64_t)BK * D);
     float* vt = kvdetail::scratch(2, (int64_t)BK * D);
     float* s = kvdetail::scratch(3, (int64_t)R * BK);  // [R, BK]
+    float* qr = kvdetail::scratch(4, (int64_t)R * D);   // the tile's q rows, [R, D]
+    const int64_t n_panels = (BK + NR - 1) / NR;
+    float* kp = kvdetail::scratch(5, n_panels * NR * D);  // K^T: per NR keys, [D, NR]
+    for (int64_t i = i0; i < i1; ++i)
+      std::copy_n(q + i * width + (int64_t)h * G * D, (int64_t)G * D, qr + (i - i0) * G * D);
     std::fill(m, m + R, -std::numeric_limits<float>::infinity());
     std::fill(l, l + R, 0.0f);
     std::fill(acc, acc + (int64_t)R * D, 0.0f);
@@ -42,16 +49,30 @@ Status attention_flash_prefill(const PagedKvView& kv, int n_heads, int64_t n_tok
       const int nt = (int)std::min<int64_t>(BK, last + 1 - t0);
       kv_load_rows(kv, false, h, t0, nt, kt);
       kv_load_rows(kv, true, h, t0, nt, vt);
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t limit = start_pos + i;  // inclusive causal limit
-        if (limit < t0) continue;
+      // S = Q K^T for the rows that see any of these keys (a suffix: rows go by token), on the
+      // float GEMM's micro-kernel with keys in lanes (K packed k-major per NR keys, as weight
+      // rows are); a row's keys past its causal limit are computed and ignored below.
+      const int64_t i_first = std::max<int64_t>(i0, t0 - start_pos);
+      const int64_t r_first = (i_first - i0) * G;
+      for (int j0 = 0; j0 < nt; j0 += (int)NR) {
+        const int64_t nk = std::min<int64_t>(NR, nt - j0);
+        float* panel = kp + (int64_t)j0 * D;
+        gemm::pack_panel(kt + (int64_t)j0 * D, D, nk, 0, D, panel);
+        gemm::PanelArgs a;
+        a.panel = panel;
+        a.kc = D;
+        a.x = qr + r_first * D;
+        a.ldx = D;
+        a.n_tokens = R - r_first;
+        a.y = s + r_first * BK + j0;
+        a.ldy = BK;
+        a.n_rows = nk;
+        gemm::panel_gemm(a);
+      }
+      for (int64_t i = i_first; i < i1; ++i) {
+        const int64_t limit = start_pos + i;  // inclusive causal limit (>= t0 from i_first)
         const int nv = (int)std::min<int64_t>(nt, limit - t0 + 1);
         const int r0 = (int)(i - i0) * G;
-        simd::DotTile dt;
-        dt.w = kt; dt.ldw = D; dt.nr = nv;
-        dt.x = q + i * width + (int64_t)h * G * D; dt.ldx = D; dt.nt = G;
-        dt.n = D; dt.out = s + (int64_t)r0 * BK; dt.ldo = BK;
-        simd::dot_tile(dt);
         for (int g = 0; g < G; ++g) {
           const int r = r0 + g;
           float* sr = s + (int64_t)r * BK;

@@ -46,7 +46,7 @@ inline const uint8_t* row_ptr(const PagedKvView& kv, const uint8_t* base, int64_
 
 // Per-thread scratch of at least n floats; slot picks one of a few independent buffers.
 inline float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> bufs[4];
+  thread_local std::vector<float> bufs[6];
   auto& b = bufs[slot];
   if (b.size() < (size_t)n) b.resize((size_t)n);
   return b.data();
