@@ -142,6 +142,28 @@ TEST(OpsGemmQ8, EveryTargetFormatAwkwardShapes) {
   }
 }
 
+// quantize_tokens writes each token's blocks straight into the batch (quantize_act_to): the same
+// bytes as quantize_act of that token alone, on every target, with a partial last block.
+TEST(OpsGemmQ8, QuantizeTokensEqualsQuantizeActPerToken) {
+  std::mt19937 rng(21);
+  ThreadPool pool(2);
+  for (const GemmQ8Set& ks : kern::all_gemm_q8_sets())
+    for (int64_t cols : {32, 77, 256}) {
+      const int64_t n_tok = 9;
+      const std::vector<float> X = random_vec(n_tok * cols, rng);
+      kern::ActQ8Batch xb;
+      kern::quantize_tokens(ks, X.data(), n_tok, cols, &xb, pool);
+      ActQ8 one;
+      for (int64_t t = 0; t < n_tok; ++t) {
+        ks.quantize_act(X.data() + t * cols, cols, &one);
+        ASSERT_EQ(one.nb, xb.nb);
+        EXPECT_EQ(std::memcmp(one.q.data(), xb.q.data() + t * xb.nb * 32, (size_t)(xb.nb * 32)), 0) << ks.name << " " << cols;
+        EXPECT_EQ(std::memcmp(one.d.data(), xb.d.data() + t * xb.nb, (size_t)xb.nb * 4), 0) << ks.name;
+        EXPECT_EQ(std::memcmp(one.sx.data(), xb.sx.data() + t * xb.nb, (size_t)xb.nb * 4), 0) << ks.name;
+      }
+    }
+}
+
 // Weights in the decode tiles (repack.h) pack into the same panels as their row-major bytes,
 // byte for byte: every panel (whole tiles through pack_panel_tiles; a panel with the rows past
 // the last whole tile through the row-major reader), both plane counts of 8-bit weights, K

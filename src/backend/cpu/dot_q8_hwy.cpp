@@ -64,14 +64,15 @@ HWY_INLINE float F16At(const uint8_t* p) { return HalfToFloat(LoadU16(p)); }
 // ---------------------------------------------------------------------------------------------
 // Quantizing x (every target): per block amax, d = amax/127, q = NearestInt(x * (1/d)).
 
-void QuantizeActImpl(const float* HWY_RESTRICT x, int64_t n, ActQ8* out) {
-  out->resize(n);
+void QuantizeActTo(const float* HWY_RESTRICT x, int64_t n, int8_t* HWY_RESTRICT qout,
+                   float* HWY_RESTRICT dout, float* HWY_RESTRICT sxout) {
+  const int64_t nb = (n + kActBlock - 1) / kActBlock;
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di32;
   const hn::Rebind<int8_t, decltype(df)> di8;
   const int64_t N = (int64_t)hn::Lanes(df);
   HWY_ALIGN float pad[kActBlock];
-  for (int64_t k = 0; k < out->nb; ++k) {
+  for (int64_t k = 0; k < nb; ++k) {
     const float* xb = x + k * kActBlock;
     if ((k + 1) * kActBlock > n) {  // last, partial block: zero padded copy
       const int64_t rest = n - k * kActBlock;
@@ -83,17 +84,22 @@ void QuantizeActImpl(const float* HWY_RESTRICT x, int64_t n, ActQ8* out) {
     const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
     const float d = amax / 127.0f;
     const auto vid = hn::Set(df, d != 0.0f ? 1.0f / d : 0.0f);
-    int8_t* q = out->q.data() + k * kActBlock;
+    int8_t* q = qout + k * kActBlock;
     for (int64_t j = 0; j < kActBlock; j += N) {
       const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid));
       hn::StoreU(hn::DemoteTo(di8, hn::Min(hn::Max(qi, hn::Set(di32, -127)), hn::Set(di32, 127))), di8,
                  q + j);
     }
-    out->d[k] = d;
+    dout[k] = d;
     int32_t qsum = 0;
     for (int j = 0; j < kActBlock; ++j) qsum += q[j];
-    out->sx[k] = d * (float)qsum;
+    sxout[k] = d * (float)qsum;
   }
+}
+
+void QuantizeActImpl(const float* HWY_RESTRICT x, int64_t n, ActQ8* out) {
+  out->resize(n);
+  QuantizeActTo(x, n, out->q.data(), out->d.data(), out->sx.data());
 }
 
 // Per row: scale[k] = d_k * dx_k for every x block k; returns the offset term sum_k m_k * sx_k
@@ -535,6 +541,7 @@ void DotI8RowQ8Rows(const void* rows, size_t rb, int64_t nrows, const ActQ8& xa,
 
 void FillQ8Kernels(KernelSet* ks) {
   ks->quantize_act = QuantizeActImpl;
+  ks->quantize_act_to = QuantizeActTo;
   ks->dot_q8[(int)DType::Q8_0] = DotQ8_0Q8;
   ks->dot_q8[(int)DType::Q4_0] = DotQ4Q8<32, false>;
   ks->dot_q8[(int)DType::Q4_1] = DotQ4Q8<32, true>;

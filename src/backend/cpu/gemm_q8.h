@@ -103,6 +103,7 @@ struct GemmQ8Set {
   PanelShape shape;
   PanelQ8Fn panel = nullptr;
   QuantizeAct quantize_act = nullptr;  // the matvec kernel set's of the same target
+  QuantizeActTo quantize_act_to = nullptr;
 };
 
 // Whether matmul(kQ8) takes the int8 GEMM on this set for dtype t: supported, and not 8-bit

@@ -292,6 +292,7 @@ const std::vector<GemmQ8Set>& all_gemm_q8_sets() {
       s.target = k.target;
       s.name = k.name;
       s.quantize_act = k.quantize_act;
+      s.quantize_act_to = k.quantize_act_to;
       if (fill_gemm_q8(k.target, &s)) v.push_back(s);
     }
     return v;

@@ -35,13 +35,9 @@ void quantize_tokens(const GemmQ8Set& ks, const float* X, int64_t n_tokens, int6
   xb->d.resize((size_t)(n_tokens * nb));
   xb->sx.resize((size_t)(n_tokens * nb));
   pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e, int) {
-    thread_local ActQ8 one;
-    for (int64_t t = b; t < e; ++t) {
-      ks.quantize_act(X + t * cols, cols, &one);
-      std::memcpy(xb->q.data() + t * nb * kActBlock, one.q.data(), (size_t)(nb * kActBlock));
-      std::memcpy(xb->d.data() + t * nb, one.d.data(), (size_t)nb * sizeof(float));
-      std::memcpy(xb->sx.data() + t * nb, one.sx.data(), (size_t)nb * sizeof(float));
-    }
+    for (int64_t t = b; t < e; ++t)
+      ks.quantize_act_to(X + t * cols, cols, xb->q.data() + t * nb * kActBlock, xb->d.data() + t * nb,
+                         xb->sx.data() + t * nb);
   });
 }
 

@@ -64,6 +64,9 @@ using TilesDotQ8 = void (*)(const void* tiles, size_t row_bytes, int64_t ntiles,
 using DequantRow = void (*)(const void* row, float* dst, int64_t n);
 // Fills out (resized to n) from x[0..n).
 using QuantizeAct = void (*)(const float* x, int64_t n, ActQ8* out);
+// The same numbers written to caller storage: q [nb * 32], d [nb], sx [nb], nb = ceil(n / 32)
+// (the prefill GEMM quantizes every token straight into its batch).
+using QuantizeActTo = void (*)(const float* x, int64_t n, int8_t* q, float* d, float* sx);
 
 struct KernelSet {
   int64_t target = 0;      // Highway target bit (HWY_AVX2, ...)
@@ -74,6 +77,7 @@ struct KernelSet {
   TilesDotQ8 dot_q8_tiles[(int)DType::kCount] = {};  // set where cpu::tile_layout_supported
   DequantRow dequant[(int)DType::kCount] = {};
   QuantizeAct quantize_act = nullptr;
+  QuantizeActTo quantize_act_to = nullptr;
 };
 
 // Fills x->q4 from x->q.
