@@ -85,14 +85,15 @@ void QuantizeActTo(const float* HWY_RESTRICT x, int64_t n, int8_t* HWY_RESTRICT 
     const float d = amax / 127.0f;
     const auto vid = hn::Set(df, d != 0.0f ? 1.0f / d : 0.0f);
     int8_t* q = qout + k * kActBlock;
+    auto vsum = hn::Zero(di32);  // the block's sum of q, in int32 lanes (exact)
     for (int64_t j = 0; j < kActBlock; j += N) {
-      const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid));
-      hn::StoreU(hn::DemoteTo(di8, hn::Min(hn::Max(qi, hn::Set(di32, -127)), hn::Set(di32, 127))), di8,
-                 q + j);
+      const auto qi = hn::Min(hn::Max(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid)),
+                                      hn::Set(di32, -127)), hn::Set(di32, 127));
+      hn::StoreU(hn::DemoteTo(di8, qi), di8, q + j);
+      vsum = hn::Add(vsum, qi);
     }
     dout[k] = d;
-    int32_t qsum = 0;
-    for (int j = 0; j < kActBlock; ++j) qsum += q[j];
+    const int32_t qsum = hn::GetLane(hn::SumOfLanes(di32, vsum));
     sxout[k] = d * (float)qsum;
   }
 }
