@@ -5,7 +5,10 @@
 // panel_rows() weight rows once (simd::dequantize_row_fast) and repacks them k-major
 // (gemm::pack_panel); then, K slice by K slice, every token of its chunk streams through the
 // slice while the slice (kKSlice x panel_rows() floats) stays in L2 (gemm::panel_gemm). Each
-// weight byte is thus read and dequantized once per call, however many tokens there are.
+// weight byte is thus read and dequantized once per call, however many tokens there are. (Q8_0
+// in the decode tiles goes straight into the panel: dequantize_tiles_to_panel, repack.h.)
+// matmul_swiglu runs the gate and up panels of the same rows back to back and applies SwiGLU
+// to the item's outputs while they are in cache.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
