@@ -12,6 +12,7 @@ namespace frugal {
 void* allocate_huge_array(size_t bytes) {
   const size_t n = (std::max<size_t>(bytes, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   void* p = std::aligned_alloc(kHugePageBytes, n);
+  // Advice only: the buffer is usable whatever the kernel does with it (EINVAL without THP).
   if (p != nullptr) (void)madvise(p, n, MADV_HUGEPAGE);
   return p;
 }

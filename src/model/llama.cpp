@@ -7,9 +7,9 @@
 #include <iterator>
 
 #include "backend/cpu/attention_kv.h"
-#include "base/huge_pages.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/repack.h"
+#include "base/huge_pages.h"
 #include "quant/ggml_blocks.h"
 
 namespace frugal {

@@ -56,8 +56,9 @@ class LlamaRunner {
   PrefillActivations prefill_act_;
   bool i8_token_act_ = false;
   // Run state, allocated once ([max_batch, width] each) in one arena, on huge pages once it is
-  // 2 MiB or more: a prefill's GEMMs read and write these buffers many times over (2026-11-30
-  // dev VM, <see RESULTS>).
+  // 2 MiB or more: a prefill GEMM writes its output one line per token per row panel, 4 KiB
+  // pages apart for wide outputs (with the direct tile packing, i4_g128 pp512 on AVX2 went from
+  // 317 to 352 tok/s, bench/RESULTS.md "CPU, session 8").
   // The feed-forward needs one [max_batch, hidden] buffer (cpu::matmul_swiglu fuses gate, up and
   // SwiGLU); the up projection's own is allocated only if W8A8's per-token path runs the two
   // linears apart (w8a8_up_).
