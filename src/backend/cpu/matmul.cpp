@@ -39,16 +39,18 @@ using Scratch = AlignedScratch<float>;
 
 namespace {
 
-// Rows [r0, r0 + nr) of W as the float GEMM's panel (gemm::pack_panel's layout), through deq
-// (NR * cols floats; unused for F32 and Q8_0 in tiles).
-void pack_float_panel(const TensorView& W, int64_t r0, int64_t nr, int64_t NR, float* deq,
-                      float* panel) {
-  if (dequantize_tiles_to_panel(W, r0, nr, NR, panel)) return;  // Q8_0 tiles: straight in
+// Rows [r0, r0 + nr) of W as the float GEMM's panel (gemm::pack_panel's layout). False when
+// the per-thread scratch for the dequantized rows cannot be allocated.
+bool pack_float_panel(const TensorView& W, int64_t r0, int64_t nr, int64_t NR, float* panel) {
+  if (dequantize_tiles_to_panel(W, r0, nr, NR, panel)) return true;  // Q8_0 tiles: straight in
   const int64_t cols = W.cols();
   const float* src;
   if (W.dtype == DType::F32) {
     src = reinterpret_cast<const float*>(W.row(r0));
   } else {
+    thread_local Scratch rows_buf;  // the panel's rows dequantized, [NR, cols]
+    float* deq = rows_buf.get((size_t)(NR * cols));
+    if (!deq) return false;
     thread_local std::vector<uint8_t> row_buf;  // the panel's rows of a tiled W, row-major
     const uint8_t* rows_bytes = W.row(r0);
     if (!W.row_major()) {
@@ -61,6 +63,7 @@ void pack_float_panel(const TensorView& W, int64_t r0, int64_t nr, int64_t NR, f
     src = deq;
   }
   gemm::pack_panel(src, cols, nr, 0, cols, panel);
+  return true;
 }
 
 // Tokens [0, nt) of X (token t at x + t * ldx) through a packed panel, K slice by K slice,
@@ -102,21 +105,18 @@ void matmul(const TensorView& W, const float* X, int64_t n_tokens, float* Y, Thr
   const int64_t n_chunks = split.n_chunks, chunk = split.chunk;
 
   pool.parallel_for(n_panels * n_chunks, 1, [&](int64_t b, int64_t e, int) {
-    thread_local Scratch rows_buf, panel_buf;
+    thread_local Scratch panel_buf;
     float* panel = panel_buf.get((size_t)(cols * NR));
-    float* deq = rows_buf.get((size_t)(NR * cols));
     int64_t packed = -1;  // panel currently in `panel`
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / n_chunks, r0 = p * NR, nr = std::min(NR, rows - r0);
       const int64_t t0 = item % n_chunks * chunk, nt = std::min(chunk, n_tokens - t0);
-      if (!panel || !deq) {  // out of memory: never a crash
+      if (!panel || (p != packed && !pack_float_panel(W, r0, nr, NR, panel))) {
+        packed = -1;  // out of memory: never a crash
         for (int64_t t = t0; t < t0 + nt; ++t) fill_nan(Y + t * rows + r0, nr);
         continue;
       }
-      if (p != packed) {
-        pack_float_panel(W, r0, nr, NR, deq, panel);
-        packed = p;
-      }
+      packed = p;
       run_float_panel(panel, cols, X + t0 * cols, cols, nt, Y + t0 * rows + r0, rows, nr);
     }
   });
@@ -156,25 +156,28 @@ void matmul_swiglu(const TensorView& Wg, const TensorView& Wu, const float* X, i
   const GemmSplit split = split_gemm_work(n_panels, n_tokens, pool.size());
   const int64_t n_chunks = split.n_chunks, chunk = split.chunk;
   pool.parallel_for(n_panels * n_chunks, 1, [&](int64_t b, int64_t e, int) {
-    thread_local Scratch rows_buf, gate_panel, up_panel, tile_buf;
+    thread_local Scratch gate_panel, up_panel, tile_buf;
     float* pg = gate_panel.get((size_t)(cols * NR));
     float* pu = up_panel.get((size_t)(cols * NR));
-    float* deq = rows_buf.get((size_t)(NR * cols));
     float* tg = tile_buf.get((size_t)(chunk * NR));  // [chunk, NR]: the gate products
     int64_t packed = -1;
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / n_chunks, r0 = p * NR, nr = std::min(NR, rows - r0);
       const int64_t t0 = item % n_chunks * chunk, nt = std::min(chunk, n_tokens - t0);
-      if (!pg || !pu || !deq || !tg) {  // out of memory: never a crash
-        for (int64_t t = t0; t < t0 + nt; ++t) fill_nan(H + t * rows + r0, nr);
+      // As matmul_q8_swiglu_quantized: gate into the tile, up into H, then H = silu(tile) * H;
+      // each panel packed right before its tokens run.
+      const bool fresh = p != packed;
+      packed = -1;
+      float* h = H + t0 * rows + r0;
+      if (!pg || !pu || !tg || (fresh && !pack_float_panel(Wg, r0, nr, NR, pg))) {
+        for (int64_t t = t0; t < t0 + nt; ++t) fill_nan(h + (t - t0) * rows, nr);  // out of memory
         continue;
       }
-      // As matmul_q8_swiglu_quantized: gate into the tile, up into H, then H = silu(tile) * H.
-      float* h = H + t0 * rows + r0;
-      const bool fresh = p != packed;
-      if (fresh) pack_float_panel(Wg, r0, nr, NR, deq, pg);
       run_float_panel(pg, cols, X + t0 * cols, cols, nt, tg, NR, NR);
-      if (fresh) pack_float_panel(Wu, r0, nr, NR, deq, pu);
+      if (fresh && !pack_float_panel(Wu, r0, nr, NR, pu)) {
+        for (int64_t t = t0; t < t0 + nt; ++t) fill_nan(h + (t - t0) * rows, nr);
+        continue;
+      }
       run_float_panel(pu, cols, X + t0 * cols, cols, nt, h, rows, nr);
       packed = p;
       simd::silu_mul_rows_f32(tg, NR, h, rows, nt, nr);

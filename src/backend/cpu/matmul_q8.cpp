@@ -4,7 +4,6 @@
 // slice every token of the chunk streams through it in register tiles (GemmQ8Set::panel).
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 
 #include "backend/cpu/gemm_driver.h"
